@@ -1,0 +1,67 @@
+# DriftWatch: every target installs what it needs first (venv, Debian packages, Kubernetes binaries).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DW_CACHE ?= $(HOME)/.cache/driftwatch
+export DW_CACHE
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo clean
+
+help:
+	@echo "make demo   - a DriftMonitor on a local control plane, drift detected end to end"
+	@echo "make test   - every test: unit, integration (Redis, Prometheus, sidecar) and e2e (control plane)"
+	@echo "make unit   - unit + integration tests only (no control plane)"
+	@echo "make e2e    - only the end-to-end tests against the local control plane"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - benchmarks under bench/, each printing a table"
+
+$(BIN)/.installed: pyproject.toml
+	@echo "==> Python virtualenv in $(VENV) (deps pinned by range in pyproject.toml)"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[test,dev,bench,plot]'
+	@touch $@
+
+venv: $(BIN)/.installed
+
+system-deps:
+	@echo "==> Debian packages (redis-server, prometheus, promtool)"
+	@bash scripts/install-system-deps.sh
+
+k8s-bins:
+	@echo "==> Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kubectl, helm) in $(DW_CACHE)"
+	@bash scripts/build-k8s.sh
+
+setup: venv system-deps k8s-bins
+
+test: setup
+	@echo "==> all tests"
+	$(PYTEST) tests
+
+unit: venv system-deps
+	$(PYTEST) -m "not e2e" tests
+
+e2e: setup
+	$(PYTEST) -m e2e tests
+
+# On a machine with Docker: the same e2e tests against a kind cluster instead of the local control plane.
+e2e-kind: venv
+	@command -v kind >/dev/null || { echo "kind is not installed (needs Docker); see README"; exit 1; }
+	kind get clusters | grep -qx driftwatch || kind create cluster --name driftwatch
+	DW_USE_KUBECONFIG=1 KUBECONFIG=$$(mktemp) bash -c 'kind get kubeconfig --name driftwatch > $$KUBECONFIG && $(PYTEST) -m e2e tests'
+
+lint: venv
+	$(BIN)/ruff check driftwatch tests bench
+	$(BIN)/ruff format --check driftwatch tests bench
+	$(BIN)/mypy
+
+bench: setup
+	@for b in bench/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+
+demo: setup
+	$(BIN)/driftwatch demo $(if $(KIND),--kind,)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

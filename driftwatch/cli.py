@@ -1,0 +1,50 @@
+"""The ``driftwatch`` command.
+
+Each subcommand lives in its own module and is imported only when used, so ``driftwatch replay`` never
+pays for the Kubernetes client and the sidecar never imports kopf. A subcommand module exposes
+``main(argv: list[str]) -> int`` and parses its own arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "replay": ("driftwatch.replay", "run the detection engine offline over a CSV of history"),
+    "sidecar": ("driftwatch.sidecar.main", "run the detector sidecar (aiohttp) beside an app"),
+    "simulate": ("driftwatch.simulate", "send synthetic traffic (normal, spike, creep, ...) to a sidecar"),
+    "operator": ("driftwatch.operator.main", "run the kopf operator that reconciles DriftMonitors"),
+    "scan": ("driftwatch.scan", "batch two-sample tests over time windows (the scan CronJob)"),
+    "gate": ("driftwatch.gate", "print a DriftMonitor's rollout verdict; exit 0 on Pass"),
+    "status": ("driftwatch.status", "show DriftMonitors and their features"),
+    "demo": ("driftwatch.demo", "a DriftMonitor on a local control plane, drift detected end to end"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: driftwatch COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `driftwatch COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    if args[0] == "--version":
+        from driftwatch import __version__
+
+        print(__version__)
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"driftwatch: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    result: int = module.main(rest)
+    return result

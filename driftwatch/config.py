@@ -1,0 +1,318 @@
+"""The DriftMonitor spec as Python objects, validated with errors that name the field.
+
+One model serves every boundary that reads a spec: the operator (the CRD already checks most of it at
+the API server; this is the second line), the sidecar's rendered config file, and ``driftwatch replay
+--monitor``. Every default lives here, so zero configuration gives the same behaviour everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FeatureType = Literal["numeric", "categorical", "auto"]
+Transform = Literal["auto", "none", "log"]
+Preset = Literal["auto", "zscore-consecutive", "sustained-zscore"]
+BaselineMode = Literal["learned", "fromWindow", "fromConfigMap"]
+
+FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,62}$")
+SCAN_TESTS = ("ks", "psi", "chi2", "wasserstein")
+
+
+class ConfigError(ValueError):
+    """A bad value in a spec. ``field`` is the dotted path, e.g. ``spec.features[1].type``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# --- small typed readers: each names the field it rejects -------------------------------------------
+
+
+def _obj(d: Any, path: str) -> Mapping[str, Any]:
+    if d is None:
+        return {}
+    if not isinstance(d, Mapping):
+        raise ConfigError(path, f"must be an object, got {type(d).__name__}")
+    return d
+
+
+def _unknown(d: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    extra = sorted(set(d) - allowed)
+    if extra:
+        raise ConfigError(f"{path}.{extra[0]}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _int(d: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int) -> int:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{path}.{key}", f"must be an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise ConfigError(f"{path}.{key}", f"must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _float(d: Mapping[str, Any], key: str, path: str, default: float, lo: float, hi: float) -> float:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ConfigError(f"{path}.{key}", f"must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ConfigError(f"{path}.{key}", f"must be between {lo:g} and {hi:g}, got {v}")
+    return v
+
+
+def _str(d: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
+    v = d.get(key, default)
+    if not isinstance(v, str):
+        raise ConfigError(f"{path}.{key}", f"must be a string, got {v!r}")
+    return v
+
+
+def _enum(d: Mapping[str, Any], key: str, path: str, default: str, choices: tuple[str, ...]) -> Any:
+    v = d.get(key, default)
+    if v not in choices:
+        raise ConfigError(f"{path}.{key}", f"must be one of {', '.join(choices)}, got {v!r}")
+    return v
+
+
+# --- the spec ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One reported feature. ``type: auto`` is decided by the first values seen (numbers -> numeric)."""
+
+    name: str
+    type: FeatureType = "auto"
+    #: numeric only: ``auto`` log-transforms a feature whose baseline is positive and right-skewed
+    transform: Transform = "auto"
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> FeatureSpec:
+        if isinstance(d, str):  # shorthand: features: [latency_ms, plan]
+            d = {"name": d}
+        d = _obj(d, path)
+        _unknown(d, {"name", "type", "transform"}, path)
+        if "name" not in d:
+            raise ConfigError(f"{path}.name", "is required")
+        name = _str(d, "name", path)
+        if not FEATURE_NAME.match(name):
+            raise ConfigError(f"{path}.name", f"must match {FEATURE_NAME.pattern}, got {name!r}")
+        ftype = _enum(d, "type", path, "auto", ("numeric", "categorical", "auto"))
+        transform = _enum(d, "transform", path, "auto", ("auto", "none", "log"))
+        if ftype == "categorical" and "transform" in d and transform != "auto":
+            raise ConfigError(f"{path}.transform", "applies to numeric features only")
+        return cls(name, ftype, transform)
+
+
+@dataclass(frozen=True)
+class KeysSpec:
+    """Per-key streams (per endpoint, tenant, model version), capped so label values stay bounded."""
+
+    label: str | None = None
+    max_keys: int = 200
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> KeysSpec:
+        d = _obj(d, path)
+        _unknown(d, {"label", "maxKeys"}, path)
+        label = _str(d, "label", path) if "label" in d else None
+        return cls(label, _int(d, "maxKeys", path, 200, 1, 10_000))
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """Where the reference distribution comes from.
+
+    ``learned``: the first ``min_samples`` samples (then refined up to ``window``, frozen once Stable
+    except for a slow update while Stable). ``fromWindow``: samples whose timestamps fall in
+    [start, end). ``fromConfigMap``: a summary stored in a ConfigMap by a previous run.
+    """
+
+    mode: BaselineMode = "learned"
+    min_samples: int = 100
+    window: int = 1000
+    start: str | None = None
+    end: str | None = None
+    config_map: str | None = None
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> BaselineSpec:
+        d = _obj(d, path)
+        _unknown(d, {"mode", "minSamples", "window", "start", "end", "configMap"}, path)
+        mode = _enum(d, "mode", path, "learned", ("learned", "fromWindow", "fromConfigMap"))
+        min_samples = _int(d, "minSamples", path, 100, 10, 1_000_000)
+        window = _int(d, "window", path, max(1000, min_samples), 10, 10_000_000)
+        if window < min_samples:
+            raise ConfigError(f"{path}.window", f"must be >= minSamples ({min_samples}), got {window}")
+        start = _str(d, "start", path) if "start" in d else None
+        end = _str(d, "end", path) if "end" in d else None
+        cm = _str(d, "configMap", path) if "configMap" in d else None
+        if mode == "fromWindow" and (start is None or end is None):
+            raise ConfigError(f"{path}.start", "mode fromWindow needs both start and end")
+        if mode == "fromConfigMap" and not cm:
+            raise ConfigError(f"{path}.configMap", "mode fromConfigMap needs configMap")
+        return cls(mode, min_samples, window, start, end, cm)
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """The one knob: expected samples between false alarms, per stream. Score cut-offs for severity."""
+
+    false_alarms_per: int = 10_000
+    warning: float = 0.2
+    critical: float = 0.5
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> SensitivitySpec:
+        d = _obj(d, path)
+        _unknown(d, {"falseAlarmsPer", "warning", "critical"}, path)
+        fap = _int(d, "falseAlarmsPer", path, 10_000, 100, 100_000_000)
+        warning = _float(d, "warning", path, 0.2, 0.0, 1.0)
+        critical = _float(d, "critical", path, 0.5, 0.0, 1.0)
+        if warning > critical:
+            raise ConfigError(f"{path}.warning", f"must be <= critical ({critical}), got {warning}")
+        return cls(fap, warning, critical)
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    consecutive_normal: int = 50
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> RecoverySpec:
+        d = _obj(d, path)
+        _unknown(d, {"consecutiveNormal"}, path)
+        return cls(_int(d, "consecutiveNormal", path, 50, 1, 1_000_000))
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """The scan CronJob: two-sample tests of the ``current`` window against the ``reference`` window."""
+
+    schedule: str = "*/15 * * * *"
+    current: str = "1h"
+    reference: str = "7d"
+    tests: tuple[str, ...] = ("ks", "psi", "chi2")
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> ScanSpec:
+        d = _obj(d, path)
+        _unknown(d, {"schedule", "current", "reference", "tests"}, path)
+        schedule = _str(d, "schedule", path, "*/15 * * * *")
+        if len(schedule.split()) != 5 and not schedule.startswith("@"):
+            raise ConfigError(f"{path}.schedule", f"must be a 5-field cron expression, got {schedule!r}")
+        current = _str(d, "current", path, "1h")
+        reference = _str(d, "reference", path, "7d")
+        for k, v in (("current", current), ("reference", reference)):
+            parse_duration(v, f"{path}.{k}")
+        tests = d.get("tests", list(cls.tests))
+        if not isinstance(tests, list) or not tests:
+            raise ConfigError(f"{path}.tests", "must be a non-empty list")
+        for i, t in enumerate(tests):
+            if t not in SCAN_TESTS:
+                raise ConfigError(f"{path}.tests[{i}]", f"must be one of {', '.join(SCAN_TESTS)}, got {t!r}")
+        return cls(schedule, current, reference, tuple(tests))
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    compare: Literal["baseline", "stable-pods"] = "baseline"
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> GateSpec:
+        d = _obj(d, path)
+        _unknown(d, {"compare"}, path)
+        return cls(_enum(d, "compare", path, "baseline", ("baseline", "stable-pods")))
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """A whole ``DriftMonitor.spec``. Unknown top-level fields (selector, sidecar, alerts, ...) that
+    only the operator reads are kept verbatim in ``extra``."""
+
+    features: tuple[FeatureSpec, ...] = ()
+    keys: KeysSpec = field(default_factory=KeysSpec)
+    baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    sensitivity: SensitivitySpec = field(default_factory=SensitivitySpec)
+    preset: Preset = "auto"
+    recovery: RecoverySpec = field(default_factory=RecoverySpec)
+    scan: ScanSpec = field(default_factory=ScanSpec)
+    gate: GateSpec = field(default_factory=GateSpec)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    #: fields parsed here; anything else at the top level is the operator's (and the CRD's) business
+    OPERATOR_FIELDS = frozenset({"selector", "sidecar", "alerts", "ingest", "redis", "injection"})
+
+    @classmethod
+    def parse(cls, d: Any, path: str = "spec") -> MonitorSpec:
+        d = _obj(d, path)
+        _unknown(
+            d,
+            {"features", "keys", "baseline", "sensitivity", "preset", "recovery", "scan", "gate"}
+            | cls.OPERATOR_FIELDS,
+            path,
+        )
+        raw_features = d.get("features", [])
+        if not isinstance(raw_features, list):
+            raise ConfigError(f"{path}.features", "must be a list")
+        features = tuple(FeatureSpec.parse(f, f"{path}.features[{i}]") for i, f in enumerate(raw_features))
+        seen: set[str] = set()
+        for i, f in enumerate(features):
+            if f.name in seen:
+                raise ConfigError(f"{path}.features[{i}].name", f"duplicate feature {f.name!r}")
+            seen.add(f.name)
+        preset = _enum(d, "preset", path, "auto", ("auto", "zscore-consecutive", "sustained-zscore"))
+        return cls(
+            features=features,
+            keys=KeysSpec.parse(d.get("keys"), f"{path}.keys"),
+            baseline=BaselineSpec.parse(d.get("baseline"), f"{path}.baseline"),
+            sensitivity=SensitivitySpec.parse(d.get("sensitivity"), f"{path}.sensitivity"),
+            preset=preset,
+            recovery=RecoverySpec.parse(d.get("recovery"), f"{path}.recovery"),
+            scan=ScanSpec.parse(d.get("scan"), f"{path}.scan"),
+            gate=GateSpec.parse(d.get("gate"), f"{path}.gate"),
+            extra={k: v for k, v in d.items() if k in cls.OPERATOR_FIELDS},
+        )
+
+    def feature(self, name: str) -> FeatureSpec | None:
+        """The declared feature, or None. With no features declared every name is accepted (auto)."""
+        for f in self.features:
+            if f.name == name:
+                return f
+        return None
+
+    def accepts(self, name: str) -> bool:
+        return not self.features or self.feature(name) is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_manifest(doc: Any) -> tuple[str, str, MonitorSpec]:
+    """(name, namespace, spec) from a whole DriftMonitor manifest (as ``kubectl apply -f`` takes)."""
+    doc = _obj(doc, "manifest")
+    if doc.get("kind", "DriftMonitor") != "DriftMonitor":
+        raise ConfigError("kind", f"must be DriftMonitor, got {doc.get('kind')!r}")
+    meta = _obj(doc.get("metadata"), "metadata")
+    name = str(meta.get("name", "replay"))
+    namespace = str(meta.get("namespace", "default"))
+    return name, namespace, MonitorSpec.parse(doc.get("spec"), "spec")
+
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, path: str = "duration") -> int:
+    """``"15m"`` -> 900 seconds. One unit only: Kubernetes users know this shape from Prometheus."""
+    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not m or int(m.group(1)) == 0:
+        raise ConfigError(path, f"must be a positive duration like 30s, 15m, 1h, 7d; got {text!r}")
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]

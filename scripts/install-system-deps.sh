@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests and the demo run for real: Redis (sidecar state) and
+# Prometheus + promtool (scraping the sidecar, unit-testing alert rules). Skips what is already there.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v openssl >/dev/null || need+=(openssl)
+if ((${#need[@]} == 0)); then
+  echo "[system-deps] redis-server, prometheus, promtool already installed"
+  exit 0
+fi
+sudo=""
+if [[ $(id -u) != 0 ]]; then
+  command -v sudo >/dev/null || { echo "[system-deps] need root or sudo to install: ${need[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "[system-deps] installing Debian packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# --no-install-recommends keeps prometheus from pulling in its node-exporter and web assets' extras
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian's packages start system services; the tests start their own private instances instead.
+for svc in redis-server prometheus; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then $sudo systemctl stop "$svc" || true; fi
+  pkill -x "$svc" 2>/dev/null || true
+done
+echo "[system-deps] installed: $(redis-server --version | cut -d' ' -f3) / $(prometheus --version 2>&1 | head -1)"

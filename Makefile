@@ -7,7 +7,7 @@ DW_CACHE ?= $(HOME)/.cache/driftwatch
 export DW_CACHE
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo clean
+.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo manifests clean
 
 help:
 	@echo "make demo   - a DriftMonitor on a local control plane, drift detected end to end"
@@ -16,6 +16,7 @@ help:
 	@echo "make e2e    - only the end-to-end tests against the local control plane"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks under bench/, each printing a table"
+	@echo "make manifests - regenerate the chart's copies and the kustomize base from their single sources"
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> Python virtualenv in $(VENV) (deps pinned by range in pyproject.toml)"
@@ -62,6 +63,11 @@ bench: setup
 
 demo: setup
 	$(BIN)/driftwatch demo $(if $(KIND),--kind,)
+
+# The chart carries copies of crds/, deploy/rbac, deploy/prometheus and deploy/grafana (a chart must be
+# self-contained); this regenerates them and the kustomize base. A test fails when they are stale.
+manifests: k8s-bins
+	bash scripts/gen-manifests.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -16,7 +16,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sidecar": ("driftwatch.sidecar.main", "run the detector sidecar (aiohttp) beside an app"),
     "simulate": ("driftwatch.simulate", "send synthetic traffic (normal, spike, creep, ...) to a sidecar"),
     "operator": ("driftwatch.operator.main", "run the kopf operator that reconciles DriftMonitors"),
-    "scan": ("driftwatch.scan", "batch two-sample tests over time windows (the scan CronJob)"),
     "gate": ("driftwatch.gate", "print a DriftMonitor's rollout verdict; exit 0 on Pass"),
     "status": ("driftwatch.status", "show DriftMonitors and their features"),
     "demo": ("driftwatch.demo", "a DriftMonitor on a local control plane, drift detected end to end"),

@@ -75,8 +75,8 @@ etcd_build() { go build -v -ldflags "-s -w" -o out/etcd go.etcd.io/etcd/server/v
 k8s_setup() {
   go mod init driftwatch.local/k8s-build >/dev/null 2>&1
   local gomod
-  gomod=$(curl -fsSL "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/$1.mod" 2>/dev/null) \
-    || gomod=$(go mod download -json "k8s.io/kubernetes@$1" | python3 -c 'import json,sys;print(open(json.load(sys.stdin)["GoMod"]).read())')
+  # the go.mod as published, through the module proxy go is configured with
+  gomod=$(cat "$(go mod download -json "k8s.io/kubernetes@$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')")
   local mods
   mods=$(printf '%s\n' "$gomod" | sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' | sort -u)
   [[ -n "$mods" ]] || { log "could not read staging modules from k8s.io/kubernetes@$1 go.mod"; return 1; }

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 FeatureType = Literal["numeric", "categorical", "auto"]
@@ -132,7 +133,9 @@ class BaselineSpec:
 
     ``learned``: the first ``min_samples`` samples (then refined up to ``window``, frozen once Stable
     except for a slow update while Stable). ``fromWindow``: samples whose timestamps fall in
-    [start, end). ``fromConfigMap``: a summary stored in a ConfigMap by a previous run.
+    [start, end) (ISO 8601, naive = UTC, or epoch seconds; ``start_ts``/``end_ts`` are the parsed
+    epoch seconds). ``fromConfigMap``: raw reference samples from the named ConfigMap, which the
+    sidecar feeds to ``Engine.seed_baseline`` (docs/contracts.md section 2).
     """
 
     mode: BaselineMode = "learned"
@@ -151,14 +154,71 @@ class BaselineSpec:
         window = _int(d, "window", path, max(1000, min_samples), 10, 10_000_000)
         if window < min_samples:
             raise ConfigError(f"{path}.window", f"must be >= minSamples ({min_samples}), got {window}")
-        start = _str(d, "start", path) if "start" in d else None
-        end = _str(d, "end", path) if "end" in d else None
+        start = _time_str(d, "start", path)
+        end = _time_str(d, "end", path)
         cm = _str(d, "configMap", path) if "configMap" in d else None
         if mode == "fromWindow" and (start is None or end is None):
-            raise ConfigError(f"{path}.start", "mode fromWindow needs both start and end")
+            raise ConfigError(
+                f"{path}.start" if start is None else f"{path}.end",
+                "mode fromWindow needs both start and end",
+            )
+        if start is not None and end is not None and parse_time(start) >= parse_time(end):
+            raise ConfigError(f"{path}.end", f"must be after start ({start}), got {end}")
         if mode == "fromConfigMap" and not cm:
             raise ConfigError(f"{path}.configMap", "mode fromConfigMap needs configMap")
         return cls(mode, min_samples, window, start, end, cm)
+
+    @property
+    def start_ts(self) -> float | None:
+        """``start`` as epoch seconds (None when unset)."""
+        return None if self.start is None else parse_time(self.start)
+
+    @property
+    def end_ts(self) -> float | None:
+        """``end`` as epoch seconds (None when unset)."""
+        return None if self.end is None else parse_time(self.end)
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds from an epoch-seconds string or ISO 8601 (naive = UTC; a trailing Z is UTC).
+
+    >>> parse_time("1700000000"), parse_time("2023-11-14T22:13:20Z")
+    (1700000000.0, 1700000000.0)
+    """
+    c = text.strip()
+    try:
+        v = float(c)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(v):
+            raise ValueError(f"not a finite time: {text!r}")
+        return v
+    t = datetime.fromisoformat(c.replace("Z", "+00:00") if c.endswith(("Z", "z")) else c)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.timestamp()
+
+
+def _time_str(d: Mapping[str, Any], key: str, path: str) -> str | None:
+    """A time field as its canonical string: ISO 8601 / epoch-seconds strings, numbers (epoch) and
+    datetimes (YAML reads unquoted timestamps as such) are accepted; anything else names the field."""
+    if key not in d or d[key] is None:
+        return None
+    v = d[key]
+    if isinstance(v, datetime):
+        v = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = repr(v)
+    if not isinstance(v, str):
+        raise ConfigError(f"{path}.{key}", f"must be an ISO 8601 timestamp or epoch seconds, got {v!r}")
+    try:
+        parse_time(v)
+    except ValueError:
+        raise ConfigError(
+            f"{path}.{key}", f"must be an ISO 8601 timestamp or epoch seconds, got {v!r}"
+        ) from None
+    return v
 
 
 @dataclass(frozen=True)

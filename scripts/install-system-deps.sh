@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests and the demo run for real: Redis (sidecar state) and
-# Prometheus + promtool (scraping the sidecar, unit-testing alert rules). Skips what is already there.
+# Install the Debian packages the tests and the demo run for real: Redis (sidecar state),
+# Prometheus + promtool (scraping the sidecar, unit-testing alert rules) and wrk (sidecar benchmark).
+# Skips what is already there.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)
+# wrk: the load generator of bench/sidecar.py
+command -v wrk >/dev/null || need+=(wrk)
 if ((${#need[@]} == 0)); then
-  echo "[system-deps] redis-server, prometheus, promtool already installed"
+  echo "[system-deps] redis-server, prometheus, promtool, wrk already installed"
   exit 0
 fi
 sudo=""

@@ -141,6 +141,13 @@ class StreamMonitor(ABC):
         values are dropped and counted in ``rejected``; positions in Transitions refer to the batch
         as passed in."""
 
+    def seed(self, values: np.ndarray) -> None:
+        """Fit the baseline from explicit reference samples (``Engine.seed_baseline``, and the
+        ``fromWindow`` baseline), without scoring them. Only while Initializing; with at least
+        ``min_samples`` usable values the stream becomes Stable and the baseline stays fixed, with
+        fewer they are the start of a learned baseline (the stream keeps learning from its samples)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be seeded")
+
     @property
     @abstractmethod
     def score(self) -> float: ...

@@ -1,0 +1,157 @@
+"""The children of a DriftMonitor, as plain manifests. Pure: no I/O, so every shape is unit-tested.
+
+* ConfigMap ``driftwatch-<name>``: the sidecar's config file (contracts.md section 3), mounted into
+  every injected pod.
+* Service ``driftwatch-<name>``: headless, selecting injected pods by the ``driftwatch.io/monitor``
+  label the webhook adds, port ``metrics``; headless so 500 monitors never exhaust the ClusterIP range.
+* ServiceMonitor + PrometheusRule when the Prometheus Operator's CRDs exist (the caller decides).
+
+Every child carries a controller owner reference to the monitor, so the garbage collector deletes it
+with the monitor and the operator never has to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from driftwatch.operator.monitor import Monitor
+from driftwatch.operator.options import (
+    ANNOTATION_SPEC_HASH,
+    CONFIG_KEY,
+    GROUP,
+    INGEST_PORT,
+    LABEL_MANAGED,
+    LABEL_MONITOR,
+    METRICS_PORT,
+    VERSION,
+    OperatorOptions,
+)
+
+#: the sidecar's metric the alert rules use (driftwatch.sidecar.metrics exports it per stream)
+SCORE_METRIC = "driftwatch_drift_score"
+
+
+def owner_reference(monitor: Monitor) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DriftMonitor",
+        "name": monitor.name,
+        "uid": monitor.uid,
+        "controller": True,
+        # the GC's foreground deletion waits for children; needs update on driftmonitors/finalizers
+        "blockOwnerDeletion": True,
+    }
+
+
+def labels(monitor: Monitor, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "driftwatch",
+        "app.kubernetes.io/component": component,
+        LABEL_MANAGED: "driftwatch-operator",
+        LABEL_MONITOR: monitor.name,
+    }
+
+
+def _meta(monitor: Monitor, component: str, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "name": monitor.child_name,
+        "namespace": monitor.namespace,
+        "labels": {**labels(monitor, component), **(extra_labels or {})},
+        "ownerReferences": [owner_reference(monitor)],
+    }
+
+
+def sidecar_config(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
+    """The sidecar's config file (contracts.md section 3) as a dict."""
+    return {
+        "monitor": {"name": monitor.name, "namespace": monitor.namespace},
+        "spec": dict(monitor.raw_spec),
+        "redis": {"url": monitor.redis_url, "keyPrefix": monitor.key_prefix},
+        "listen": {"host": "127.0.0.1", "port": INGEST_PORT, "metricsPort": METRICS_PORT},
+        "state": {"publishInterval": options.sidecar_publish_interval},
+    }
+
+
+def config_map(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
+    meta = _meta(monitor, "config")
+    meta["annotations"] = {ANNOTATION_SPEC_HASH: monitor.spec_hash()}
+    body = yaml.safe_dump(sidecar_config(monitor, options), sort_keys=False, default_flow_style=False)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {CONFIG_KEY: body}}
+
+
+def metrics_service(monitor: Monitor) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(monitor, "metrics"),
+        "spec": {
+            "clusterIP": "None",
+            "selector": {LABEL_MONITOR: monitor.name},
+            "ports": [
+                {"name": "metrics", "port": METRICS_PORT, "targetPort": METRICS_PORT, "protocol": "TCP"}
+            ],
+            # scrape pods that are starting too: a sidecar's first minutes are when drift starts
+            "publishNotReadyAddresses": True,
+        },
+    }
+
+
+def service_monitor(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(monitor, "metrics", options.monitoring_labels),
+        "spec": {
+            "selector": {
+                "matchLabels": {LABEL_MONITOR: monitor.name, "app.kubernetes.io/component": "metrics"}
+            },
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+        },
+    }
+
+
+def prometheus_rule(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
+    """Alerts at the spec's severity cut-offs, scoped to this monitor's series."""
+    sel = f'namespace="{monitor.namespace}",monitor="{monitor.name}"'
+    sens = monitor.spec.sensitivity
+    by = "namespace, monitor, feature, key"
+    summary = "DriftWatch {{ $labels.namespace }}/{{ $labels.monitor }}: feature {{ $labels.feature }}"
+    rules = [
+        {
+            "alert": "DriftWatchFeatureDriftCritical",
+            "expr": f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.critical:g}",
+            "for": "2m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": summary + ' drifted (score {{ $value | printf "%.2f" }})',
+                "description": f"kubectl -n {monitor.namespace} describe driftmonitor {monitor.name}",
+            },
+        },
+        {
+            "alert": "DriftWatchFeatureDriftWarning",
+            "expr": (
+                f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.warning:g} < {sens.critical:g}"
+                if sens.warning < sens.critical
+                else f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.warning:g}"
+            ),
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": summary + ' is drifting (score {{ $value | printf "%.2f" }})'},
+        },
+    ]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _meta(monitor, "alerts", options.monitoring_labels),
+        "spec": {"groups": [{"name": f"driftwatch.{monitor.namespace}.{monitor.name}", "rules": rules}]},
+    }
+
+
+def children(monitor: Monitor, options: OperatorOptions, *, prometheus: bool) -> list[dict[str, Any]]:
+    """All children, ConfigMap first (pods mount it, so it should exist before they start)."""
+    out = [config_map(monitor, options), metrics_service(monitor)]
+    if prometheus:
+        out += [service_monitor(monitor, options), prometheus_rule(monitor, options)]
+    return out

@@ -1,0 +1,741 @@
+"""Packaging: the Helm chart, the kustomize tree, the alert rules, the dashboard and the rollout examples.
+
+Real tools, no control plane: ``helm`` (lint, template, schema validation), ``kubectl kustomize``,
+``promtool`` (rule unit tests, PromQL parsing). What these tests prove:
+
+* single sources stay single: the chart's CRD, RBAC, rules and dashboard are byte-for-byte copies of
+  ``crds/``, ``deploy/rbac/``, ``deploy/prometheus/`` and ``deploy/grafana/``, and the kustomize base is
+  the chart's current ``helm template`` output (``scripts/gen-manifests.sh --check``);
+* the chart and the operator agree: the operator's own argument parser accepts the rendered
+  ``driftwatch operator`` arguments, and the MutatingWebhookConfiguration the chart renders is the one
+  ``driftwatch.operator.webhook.webhook_configuration`` builds for those arguments;
+* ``values.schema.json`` rejects bad values with a message naming the field;
+* every alert fires on real series and stays silent when it should (``promtool test rules``), and every
+  PromQL expression in the dashboard and the rollout examples parses and uses metrics the sidecar exports.
+
+The end-to-end half (server-side dry-run, ``helm install``/``uninstall``, Pod Security ``restricted``)
+is ``tests/e2e/test_chart.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "driftwatch"
+RULES = ROOT / "deploy" / "prometheus" / "rules.yaml"
+RULES_TEST = ROOT / "deploy" / "prometheus" / "rules.test.yaml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "driftwatch-dashboard.json"
+ROLLOUTS = ROOT / "deploy" / "rollouts"
+KUSTOMIZE = ROOT / "deploy" / "kustomize"
+CRD = ROOT / "crds" / "driftwatch.io_driftmonitors.yaml"
+RBAC = ROOT / "deploy" / "rbac" / "operator-rbac.yaml"
+
+#: chart copy -> single source (scripts/gen-manifests.sh keeps them equal)
+COPIES = {
+    CHART / "crds" / "driftwatch.io_driftmonitors.yaml": CRD,
+    CHART / "files" / "operator-rbac.yaml": RBAC,
+    CHART / "files" / "rules.yaml": RULES,
+    CHART / "files" / "driftwatch-dashboard.json": DASHBOARD,
+}
+
+NAMESPACE = "dw-system"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "versions.env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def kube_version() -> str:
+    """helm built from source reports Kubernetes v1.20 to `helm template`; render for the tested version."""
+    return _versions()["K8S_VERSION"].removeprefix("v")
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("DW_CACHE", Path.home() / ".cache" / "driftwatch"))
+
+
+def _tool(path: Path, name: str) -> str:
+    if not path.is_file():
+        pytest.skip(f"{name} not built yet ({path}); run `make k8s-bins`")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return _tool(_cache() / f"helm-{_versions()['HELM_VERSION']}" / "helm", "helm")
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    return _tool(_cache() / f"kubernetes-{_versions()['K8S_VERSION']}" / "kubectl", "kubectl")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if not path:
+        pytest.skip("promtool not installed (make system-deps)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def helm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Keep helm's cache/config/data out of the user's home."""
+    home = tmp_path_factory.mktemp("helm-home")
+    env = dict(os.environ)
+    env.update(
+        HELM_CACHE_HOME=str(home / "cache"),
+        HELM_CONFIG_HOME=str(home / "config"),
+        HELM_DATA_HOME=str(home / "data"),
+    )
+    return env
+
+
+def run(
+    *cmd: str, env: dict[str, str] | None = None, check: bool = True, cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def docs(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def render(
+    helm: str,
+    env: dict[str, str],
+    *values: str,
+    crds: bool = False,
+    release: str = "driftwatch",
+    namespace: str = NAMESPACE,
+) -> list[dict[str, Any]]:
+    args = [helm, "template", release, str(CHART), "--namespace", namespace, "--kube-version", kube_version()]
+    if crds:
+        args.append("--include-crds")
+    for v in values:
+        args += ["--set", v]
+    return docs(run(*args, env=env).stdout)
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def one(objs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[str, Any]:
+    found = [o for o in by_kind(objs, kind) if o["metadata"]["name"].endswith(name_suffix)]
+    assert len(found) == 1, (
+        f"expected one {kind} *{name_suffix}, got {[o['metadata']['name'] for o in found]}"
+    )
+    return found[0]
+
+
+def operator_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    dep = one(objs, "Deployment", "-operator")
+    (container,) = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "operator"]
+    return container
+
+
+def operator_options(container: dict[str, Any], namespace: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Parse the rendered `driftwatch operator` arguments with the operator's own parser."""
+    from driftwatch.operator import main as operator_main
+
+    assert container["command"] == ["driftwatch"]
+    args = container["args"]
+    assert args[0] == "operator"
+    # the container's environment, as the kubelet would set it (and nothing from the test's own)
+    for name in list(os.environ):
+        if name.startswith("DRIFTWATCH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("POD_NAMESPACE", namespace)  # the downward API's value
+    for e in container["env"]:
+        if "value" in e:
+            monkeypatch.setenv(e["name"], e["value"].replace("$(POD_NAMESPACE)", namespace))
+    parsed = operator_main.parser().parse_args(args[1:])
+    return operator_main.options_from(parsed)
+
+
+# --- single sources -----------------------------------------------------------------------------------
+
+
+def test_chart_copies_are_identical_to_their_single_sources() -> None:
+    for copy, source in COPIES.items():
+        assert source.is_file(), f"single source {source.relative_to(ROOT)} is missing"
+        assert copy.is_file(), f"{copy.relative_to(ROOT)} is missing: run scripts/gen-manifests.sh"
+        assert copy.read_bytes() == source.read_bytes(), (
+            f"{copy.relative_to(ROOT)} differs from {source.relative_to(ROOT)}: run scripts/gen-manifests.sh"
+        )
+
+
+def test_generated_files_are_fresh(helm: str, helm_env: dict[str, str]) -> None:
+    """Like `make manifests` in kubebuilder projects: the committed output equals a fresh generation."""
+    env = {**helm_env, "HELM": helm}
+    result = run("bash", str(ROOT / "scripts" / "gen-manifests.sh"), "--check", env=env, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_chart_crd_is_the_operator_crd(helm: str, helm_env: dict[str, str]) -> None:
+    shown = docs(run(helm, "show", "crds", str(CHART), env=helm_env).stdout)
+    assert shown == docs(CRD.read_text())
+
+
+def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[str, str]) -> None:
+    source = [d for d in docs(RBAC.read_text()) if d["kind"] in ("ClusterRole", "Role")]
+    assert source, "deploy/rbac/operator-rbac.yaml has no Role/ClusterRole"
+    objs = render(helm, helm_env)
+    rendered = [o for o in objs if o["kind"] in ("ClusterRole", "Role")]
+    assert sorted((o["kind"], json.dumps(o.get("rules") or [], sort_keys=True)) for o in rendered) == sorted(
+        (d["kind"], json.dumps(d.get("rules") or [], sort_keys=True)) for d in source
+    )
+    sa = one(objs, "ServiceAccount")["metadata"]["name"]
+    for role in rendered:
+        binding = one(objs, role["kind"] + "Binding", role["metadata"]["name"])
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role["kind"],
+            "name": role["metadata"]["name"],
+        }
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
+        if role["kind"] == "Role":
+            assert role["metadata"]["namespace"] == NAMESPACE
+
+
+# --- helm lint / template -------------------------------------------------------------------------------
+
+NON_DEFAULT = (
+    "fullnameOverride=dw",
+    "image.repository=registry.example/driftwatch",
+    "image.tag=1.2.3",
+    "sidecar.resources.requests.cpu=100m",
+    "operator.logLevel=debug",
+    "operator.watchNamespaces={shop,ml}",
+    "redis.enabled=false",
+    "redis.url=redis://redis.example:6379/2",
+    "webhook.failurePolicy=Fail",
+    "webhook.injectionScope=pod",
+    "webhook.certs.mode=cert-manager",
+    "monitoring.additionalLabels.release=kube-prometheus-stack",
+    "monitoring.perMonitor.enabled=false",
+    "monitoring.podMonitor.enabled=true",
+    "monitoring.prometheusRule.enabled=true",
+    "grafana.dashboard.enabled=true",
+    "grafana.dashboard.namespace=monitoring",
+    "grafana.dashboard.annotations.grafana_folder=DriftWatch",
+)
+
+
+def test_helm_lint(helm: str, helm_env: dict[str, str]) -> None:
+    run(helm, "lint", "--strict", str(CHART), env=helm_env)
+    sets = [a for v in NON_DEFAULT for a in ("--set", v)]
+    run(helm, "lint", "--strict", str(CHART), *sets, env=helm_env)
+
+
+def test_default_render(helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    objs = render(helm, helm_env, crds=True)
+    kinds = sorted({o["kind"] for o in objs})
+    assert {
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "MutatingWebhookConfiguration",
+    } <= set(kinds)
+    assert not [o for o in objs if o["apiVersion"].startswith(("monitoring.coreos.com", "cert-manager.io"))]
+    assert {o["metadata"]["name"] for o in by_kind(objs, "Deployment")} == {
+        "driftwatch-operator",
+        "driftwatch-redis",
+    }
+    # the names the contracts promise: the gate URL and the Redis URL of contracts.md
+    svc = one(objs, "Service", "-operator")
+    assert svc["metadata"]["name"] == "driftwatch-operator"
+    assert {p["port"] for p in svc["spec"]["ports"]} == {8080}
+    assert one(objs, "Service", "-redis")["metadata"]["name"] == "driftwatch-redis"
+
+    dep = one(objs, "Deployment", "-operator")
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    c = operator_container(objs)
+    assert c["image"] == "ghcr.io/driftwatch/driftwatch:0.1.0"
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["resources"]["requests"]
+    assert c["resources"]["limits"]
+
+    opts = operator_options(c, NAMESPACE, monkeypatch)
+    assert opts.operator_namespace == NAMESPACE
+    assert opts.redis_url == f"redis://driftwatch-redis.{NAMESPACE}.svc:6379/0"
+    assert opts.webhook_mode == "service"
+    assert opts.tls_mode == "self"
+    assert opts.webhook_service == "driftwatch-webhook"
+    assert opts.webhook_config_name == "driftwatch-sidecar-injector"
+    assert opts.failure_policy == "Ignore"
+    assert opts.gate_port == 8080
+    assert opts.webhook_port == 9443
+    assert opts.sidecar_image == "ghcr.io/driftwatch/driftwatch:0.1.0"
+    assert opts.prometheus is True
+    assert opts.monitoring_labels == {}
+    assert opts.namespaces == ()
+    # the chart's sidecar defaults are the operator's own
+    from driftwatch.operator.options import OperatorOptions
+
+    defaults = OperatorOptions()
+    assert opts.sidecar_requests == defaults.sidecar_requests
+    assert opts.sidecar_limits == defaults.sidecar_limits
+
+
+def test_non_default_render(helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    objs = render(helm, helm_env, *NON_DEFAULT)
+    names = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    assert ("Deployment", "dw-redis") not in names
+    assert ("Service", "dw-redis") not in names
+    assert {
+        ("Issuer", "dw-selfsigned"),
+        ("Certificate", "dw-webhook-tls"),
+        ("PodMonitor", "dw-sidecars"),
+        ("PrometheusRule", "dw-alerts"),
+        ("ConfigMap", "dw-dashboard"),
+    } <= names
+
+    c = operator_container(objs)
+    assert c["image"] == "registry.example/driftwatch:1.2.3"
+    opts = operator_options(c, NAMESPACE, monkeypatch)
+    assert opts.redis_url == "redis://redis.example:6379/2"
+    assert opts.webhook_mode == "none"
+    assert opts.tls_mode == "cert-manager"
+    assert opts.tls_secret == "dw-webhook-tls"
+    assert opts.tls_dir == "/etc/driftwatch/tls"
+    assert opts.failure_policy == "Fail"
+    assert opts.injection_scope == "pod"
+    assert opts.namespaces == ("shop", "ml")
+    assert opts.prometheus is False
+    assert opts.monitoring_labels == {"release": "kube-prometheus-stack"}
+    assert opts.sidecar_image == "registry.example/driftwatch:1.2.3"
+    assert "--debug" in c["args"]
+    assert opts.sidecar_requests["cpu"] == "100m"  # through DRIFTWATCH_SIDECAR_RESOURCES
+    # cert-manager's Secret is mounted where the operator reads it
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {
+        v["name"]: v for v in one(objs, "Deployment", "-operator")["spec"]["template"]["spec"]["volumes"]
+    }
+    assert volumes[mounts["/etc/driftwatch/tls"]]["secret"]["secretName"] == "dw-webhook-tls"
+
+    webhook = one(objs, "MutatingWebhookConfiguration")
+    assert (
+        webhook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/dw-webhook-tls"
+    )
+    assert webhook["webhooks"][0]["failurePolicy"] == "Fail"
+
+    for kind in ("PodMonitor", "PrometheusRule"):
+        assert one(objs, kind)["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    rule = one(objs, "PrometheusRule")
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+
+    dash = one(objs, "ConfigMap", "-dashboard")
+    assert dash["metadata"]["namespace"] == "monitoring"
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dash["metadata"]["annotations"] == {"grafana_folder": "DriftWatch"}
+    assert json.loads(dash["data"]["driftwatch-dashboard.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_existing_secret_redis_and_webhook_disabled(
+    helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objs = render(
+        helm,
+        helm_env,
+        "redis.enabled=false",
+        "redis.existingSecret=redis-auth",
+        "webhook.enabled=false",
+        "rbac.create=false",
+        "serviceAccount.create=false",
+        "serviceAccount.name=existing",
+    )
+    assert not by_kind(objs, "MutatingWebhookConfiguration")
+    assert not [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "ServiceAccount")]
+    c = operator_container(objs)
+    (redis_env,) = [e for e in c["env"] if e["name"] == "DRIFTWATCH_REDIS_URL"]
+    assert redis_env["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "url"}
+    opts = operator_options(c, NAMESPACE, monkeypatch)
+    assert opts.webhook_mode == "none"
+    assert opts.webhook_port == 0
+    dep = one(objs, "Deployment", "-operator")
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ("webhook.failurePolicy=Sometimes", "failurePolicy"),
+        ("webhook.certs.mode=vault", "mode"),
+        ("operator.replicas=2", "replicas"),
+        ("webhook.injectionScope=everything", "injectionScope"),
+        ("redis.url=http://not-redis", "url"),
+        ("monitoring.podMonitor.interval=soon", "interval"),
+        ("webhok.enabled=true", "webhok"),
+    ],
+)
+def test_values_schema_rejects_bad_values(
+    helm: str, helm_env: dict[str, str], value: str, field: str
+) -> None:
+    result = run(
+        helm,
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        kube_version(),
+        "--set",
+        value,
+        env=helm_env,
+        check=False,
+    )
+    assert result.returncode != 0, f"{value} was accepted"
+    assert field in result.stderr, result.stderr
+
+
+def test_external_redis_needs_a_url(helm: str, helm_env: dict[str, str]) -> None:
+    result = run(
+        helm,
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        kube_version(),
+        "--set",
+        "redis.enabled=false",
+        env=helm_env,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "redis.url or redis.existingSecret is required" in result.stderr
+
+
+# --- the chart's webhook configuration is the operator's ----------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["operator", "cert-manager"])
+@pytest.mark.parametrize("scope", ["namespace", "pod"])
+@pytest.mark.parametrize("policy", ["Ignore", "Fail"])
+def test_webhook_configuration_matches_the_operator(
+    helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, mode: str, scope: str, policy: str
+) -> None:
+    """In operator cert mode the operator force-applies its own configuration over the chart's at start-up
+    (to set caBundle): the two must be identical, or an install would flip-flop between them."""
+    from driftwatch.operator.webhook import webhook_configuration
+
+    objs = render(
+        helm,
+        helm_env,
+        f"webhook.certs.mode={mode}",
+        f"webhook.injectionScope={scope}",
+        f"webhook.failurePolicy={policy}",
+    )
+    chart = one(objs, "MutatingWebhookConfiguration")
+    opts = operator_options(operator_container(objs), NAMESPACE, monkeypatch)
+    # cert-manager mode runs the operator with --webhook-mode none (the chart owns the configuration);
+    # compare with what it would apply behind the Service
+    ours = webhook_configuration(dataclasses.replace(opts, webhook_mode="service"), None)
+    assert chart["metadata"]["name"] == ours["metadata"]["name"]
+    assert chart["metadata"].get("annotations") == ours["metadata"].get("annotations")
+    assert chart["webhooks"] == ours["webhooks"]
+
+
+# --- kustomize --------------------------------------------------------------------------------------------
+
+
+def kustomize(kubectl: str, overlay: str) -> list[dict[str, Any]]:
+    return docs(run(kubectl, "kustomize", str(KUSTOMIZE / "overlays" / overlay)).stdout)
+
+
+def test_kustomize_dev_overlay(kubectl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftwatch.operator.webhook import webhook_configuration
+
+    objs = kustomize(kubectl, "dev")
+    ns = "driftwatch-dev"
+    assert one(objs, "Namespace")["metadata"]["name"] == ns
+    for o in objs:
+        if o["kind"] not in (
+            "Namespace",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "MutatingWebhookConfiguration",
+        ):
+            assert o["metadata"]["namespace"] == ns, o["metadata"]
+    for crb in by_kind(objs, "ClusterRoleBinding"):
+        assert {s["namespace"] for s in crb["subjects"]} == {ns}
+    c = operator_container(objs)
+    assert c["resources"]["requests"] == {"cpu": "20m", "memory": "96Mi"}
+    opts = operator_options(c, ns, monkeypatch)
+    assert opts.failure_policy == "Fail"
+    assert opts.redis_url == f"redis://driftwatch-redis.{ns}.svc:6379/0"
+    webhook = one(objs, "MutatingWebhookConfiguration")
+    assert webhook["webhooks"] == webhook_configuration(opts, None)["webhooks"], (
+        "the dev overlay's webhook configuration differs from what its operator applies"
+    )
+
+
+def test_kustomize_production_overlay(kubectl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    objs = kustomize(kubectl, "production")
+    rule = one(objs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    assert one(objs, "ConfigMap", "-dashboard")["metadata"]["labels"]["grafana_dashboard"] == "1"
+    c = operator_container(objs)
+    assert c["resources"]["limits"]["memory"] == "1Gi"
+    opts = operator_options(c, "driftwatch", monkeypatch)
+    assert opts.failure_policy == "Ignore"
+    assert opts.monitoring_labels == {"release": "kube-prometheus-stack"}
+    assert one(objs, "MutatingWebhookConfiguration")["webhooks"][0]["failurePolicy"] == "Ignore"
+    redis = one(objs, "Deployment", "-redis")["spec"]["template"]["spec"]["containers"][0]
+    assert redis["args"][redis["args"].index("--maxmemory") + 1] == "900mb"
+
+
+# --- alert rules -------------------------------------------------------------------------------------------
+
+
+def test_promtool_checks_and_unit_tests_the_rules(promtool: str) -> None:
+    run(promtool, "check", "rules", str(RULES))
+    out = run(promtool, "test", "rules", str(RULES_TEST), cwd=RULES_TEST.parent)
+    assert "SUCCESS" in out.stdout
+
+
+def test_every_alert_is_tested_firing_and_silent() -> None:
+    alerts = {
+        (r["alert"], r["labels"]["severity"])
+        for g in yaml.safe_load(RULES.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert {a for a, _ in alerts} >= {
+        "DriftWatchFeatureDrifting",
+        "DriftWatchSidecarNoSamples",
+        "DriftWatchHighRejectRate",
+        "DriftWatchRedisDown",
+        "DriftWatchScoreHigh",
+    }
+    fired: set[tuple[str, str]] = set()
+    silent: set[str] = set()
+    for test in yaml.safe_load(RULES_TEST.read_text())["tests"]:
+        for case in test.get("alert_rule_test", []):
+            if case["exp_alerts"]:
+                fired |= {(case["alertname"], a["exp_labels"]["severity"]) for a in case["exp_alerts"]}
+            else:
+                silent.add(case["alertname"])
+    assert alerts - fired == set(), "alerts never shown firing"
+    assert {a for a, _ in alerts} - silent == set(), "alerts never shown silent"
+
+
+# --- PromQL everywhere parses and names real metrics ------------------------------------------------------
+
+
+def sidecar_metric_names() -> set[str]:
+    """The metric names driftwatch.sidecar exports (counters get `_total` on the wire)."""
+    src = (ROOT / "driftwatch" / "sidecar" / "metrics.py").read_text()
+    names: set[str] = set()
+    for kind, name in re.findall(
+        r'(CounterMetricFamily|GaugeMetricFamily|HistogramMetricFamily|_g)\(\s*"(driftwatch_\w+)"', src
+    ):
+        names.add(name + "_total" if kind == "CounterMetricFamily" else name)
+    assert "driftwatch_drift_score" in names, "could not read the sidecar's metric names"
+    return names
+
+
+def promql_parses(promtool: str, exprs: dict[str, str], tmp_path: Path) -> None:
+    """promtool has no `check expr`: put each expression in a recording rule and check the file."""
+    rules = {
+        "groups": [
+            {
+                "name": "check",
+                "rules": [
+                    {"record": f"check:{re.sub(r'[^a-zA-Z0-9_]', '_', name)}", "expr": e}
+                    for name, e in exprs.items()
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "exprs.rules.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    result = run(promtool, "check", "rules", str(path), check=False)
+    assert result.returncode == 0, f"PromQL does not parse:\n{result.stdout}\n{result.stderr}"
+
+
+def metrics_in(expr: str) -> set[str]:
+    return set(re.findall(r"\b(driftwatch_[a-z_]+)", expr))
+
+
+GRAFANA_VARS = re.compile(r"\$(__\w+|\{__\w+\})")
+TEMPLATE_VARS = re.compile(r"\$\{?(\w+)(?::\w+)?\}?")
+
+
+def grafana_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    def panels(ps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for p in ps:
+            yield p
+            yield from panels(p.get("panels", []))
+
+    for p in panels(dashboard["panels"]):
+        for t in p.get("targets", []):
+            yield f"panel {p['id']} {p['title']} {t['refId']}", t["expr"]
+    for a in dashboard["annotations"]["list"]:
+        if a.get("expr"):
+            yield f"annotation {a['name']}", a["expr"]
+    for v in dashboard["templating"]["list"]:
+        q = v.get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", q or "")
+        if m:
+            yield f"variable {v['name']}", m.group(1)
+
+
+def test_dashboard(promtool: str, tmp_path: Path) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "driftwatch-overview"
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for topic in ("drift score", "state", "events", "ingested", "rejected", "redis"):
+        assert topic in titles, f"no panel about {topic}"
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in dashboard["panels"]:
+        if p["type"] != "row":
+            assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+    exprs = {}
+    for name, expr in grafana_exprs(dashboard):
+        # Grafana's interval macros become durations, template variables a match-all regex
+        expr = GRAFANA_VARS.sub("5m", expr)
+        exprs[name] = TEMPLATE_VARS.sub(".*", expr)
+    assert len(exprs) >= 12
+    promql_parses(promtool, exprs, tmp_path)
+    known = sidecar_metric_names()
+    for name, expr in exprs.items():
+        assert metrics_in(expr) <= known, (
+            f"{name} uses metrics the sidecar does not export: {metrics_in(expr) - known}"
+        )
+
+
+def test_alert_rules_use_exported_metrics() -> None:
+    known = sidecar_metric_names()
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            assert metrics_in(rule["expr"]) <= known, (rule.get("alert"), metrics_in(rule["expr"]) - known)
+
+
+# --- rollout examples ---------------------------------------------------------------------------------------
+
+ARGO_METRIC_FIELDS = {
+    "name",
+    "interval",
+    "initialDelay",
+    "count",
+    "successCondition",
+    "failureCondition",
+    "failureLimit",
+    "inconclusiveLimit",
+    "consecutiveErrorLimit",
+    "provider",
+}
+ARGO_WEB_FIELDS = {"url", "method", "headers", "body", "timeoutSeconds", "jsonPath", "insecure", "jsonBody"}
+ARGO_PROMETHEUS_FIELDS = {
+    "address",
+    "query",
+    "timeout",
+    "headers",
+    "insecure",
+    "authentication",
+    "rangeQuery",
+}
+
+
+def rollout_docs() -> list[dict[str, Any]]:
+    return [d for f in sorted(ROLLOUTS.glob("*.yaml")) for d in docs(f.read_text())]
+
+
+def test_argo_analysis_templates() -> None:
+    templates = [d for d in rollout_docs() if d["kind"] == "AnalysisTemplate"]
+    providers = set()
+    for t in templates:
+        assert t["apiVersion"] == "argoproj.io/v1alpha1"
+        args = {a["name"] for a in t["spec"].get("args", [])}
+        text = json.dumps(t["spec"]["metrics"])
+        assert set(re.findall(r"\{\{\s*args\.([\w-]+)\s*\}\}", text)) <= args, "undeclared args"
+        for m in t["spec"]["metrics"]:
+            assert set(m) <= ARGO_METRIC_FIELDS, set(m) - ARGO_METRIC_FIELDS
+            assert "successCondition" in m
+            (provider,) = m["provider"]
+            providers.add(provider)
+            if provider == "web":
+                web = m["provider"]["web"]
+                assert set(web) <= ARGO_WEB_FIELDS
+                # the operator's route, and 200 whatever the verdict (a non-2xx is an Error to Argo)
+                assert "/v1/gate/{{args.namespace}}/{{args.monitor}}?always200=true" in web["url"]
+                assert web["jsonPath"] in ("{$.verdict}", "{$.score}")
+            else:
+                assert set(m["provider"]["prometheus"]) <= ARGO_PROMETHEUS_FIELDS
+        for d in t["spec"].get("dryRun", []):
+            assert d["metricName"] in {m["name"] for m in t["spec"]["metrics"]}
+    assert providers == {"web", "prometheus"}
+    gate = next(t for t in templates if t["metadata"]["name"] == "driftwatch-gate")
+    verdict = gate["spec"]["metrics"][0]
+    assert verdict["successCondition"] == 'result == "Pass"'
+    assert verdict["failureCondition"] == 'result == "Fail"'
+
+
+def test_gate_route_matches_the_operator() -> None:
+    src = (ROOT / "driftwatch" / "operator" / "gate.py").read_text()
+    assert '"/v1/gate/{namespace}/{name}"' in src
+    assert "always200" in src
+
+
+def test_rollout_prometheus_queries_parse(promtool: str, tmp_path: Path) -> None:
+    exprs = {}
+    known = sidecar_metric_names()
+    for d in rollout_docs():
+        if d["kind"] == "AnalysisTemplate":
+            for m in d["spec"]["metrics"]:
+                if "prometheus" in m["provider"]:
+                    exprs[f"argo {m['name']}"] = m["provider"]["prometheus"]["query"]
+        elif d["kind"] == "MetricTemplate":
+            assert d["apiVersion"] == "flagger.app/v1beta1"
+            assert d["spec"]["provider"]["type"] == "prometheus"
+            exprs[f"flagger {d['metadata']['name']}"] = d["spec"]["query"]
+    assert len(exprs) == 2
+    # Argo `{{args.x}}` and Flagger `{{ target }}` placeholders become plain label values
+    exprs = {k: re.sub(r"\{\{\s*[\w.-]+\s*\}\}", "x", v) for k, v in exprs.items()}
+    promql_parses(promtool, exprs, tmp_path)
+    for name, expr in exprs.items():
+        assert metrics_in(expr) <= known, name
+    canaries = [d for d in rollout_docs() if d["kind"] == "Canary"]
+    for c in canaries:
+        for m in c["spec"]["analysis"]["metrics"]:
+            assert "thresholdRange" in m
+            assert "templateRef" in m

@@ -1,0 +1,218 @@
+"""render and inject are pure: the children and the pod patch, checked shape by shape."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonpatch
+import pytest
+import yaml
+
+from driftwatch.config import ConfigError, MonitorSpec
+from driftwatch.operator import inject, render
+from driftwatch.operator.monitor import Monitor, Selector
+from driftwatch.operator.options import OperatorOptions
+
+OPTS = OperatorOptions(sidecar_image="driftwatch:test")
+
+
+def monitor(name: str = "payments", **spec: Any) -> Monitor:
+    body = {
+        "metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "payments"}}, **spec},
+    }
+    return Monitor.from_body(body, OPTS)
+
+
+def pod(
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"generateName": "payments-abc-", "namespace": "shop"}
+    if labels is not None:
+        meta["labels"] = labels
+    if annotations is not None:
+        meta["annotations"] = annotations
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "app:1"}]}
+    if volumes is not None:
+        spec["volumes"] = volumes
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+# --- render -----------------------------------------------------------------------------------------
+
+
+def test_children_have_owner_and_labels() -> None:
+    m = monitor()
+    kids = render.children(m, OPTS, prometheus=True)
+    assert [k["kind"] for k in kids] == ["ConfigMap", "Service", "ServiceMonitor", "PrometheusRule"]
+    for k in kids:
+        ref = k["metadata"]["ownerReferences"][0]
+        assert ref == {
+            "apiVersion": "driftwatch.io/v1alpha1",
+            "kind": "DriftMonitor",
+            "name": "payments",
+            "uid": "uid-payments",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        assert k["metadata"]["name"] == "driftwatch-payments"
+        assert k["metadata"]["namespace"] == "shop"
+        assert k["metadata"]["labels"]["driftwatch.io/monitor"] == "payments"
+    assert [k["kind"] for k in render.children(m, OPTS, prometheus=False)] == ["ConfigMap", "Service"]
+
+
+def test_config_map_is_the_sidecar_config_contract() -> None:
+    m = monitor(features=[{"name": "latency_ms", "type": "numeric"}], redis={"keyPrefix": "dw"})
+    cm = render.config_map(m, OPTS)
+    cfg = yaml.safe_load(cm["data"]["sidecar.yaml"])
+    assert cfg["monitor"] == {"name": "payments", "namespace": "shop"}
+    assert cfg["redis"] == {"url": OPTS.redis_url, "keyPrefix": "dw"}
+    assert cfg["listen"] == {"host": "127.0.0.1", "port": 8476, "metricsPort": 9476}
+    # and the sidecar's own settings parser accepts the whole file
+    from driftwatch.sidecar.settings import Settings
+
+    settings = Settings.parse(cfg, env={"POD_NAME": "payments-abc-1"})
+    assert settings.prefix == "dw:shop:payments"
+    assert settings.pod == "payments-abc-1"
+    # the sidecar parses the spec with the shared model: it must accept what we render
+    assert MonitorSpec.parse(cfg["spec"]).features[0].name == "latency_ms"
+    # a changed spec is a changed hash (so reconcile shows updates)
+    assert (
+        render.config_map(monitor(preset="sustained-zscore"), OPTS)["metadata"]["annotations"]
+        != cm["metadata"]["annotations"]
+    )
+
+
+def test_service_is_headless_and_selects_injected_pods() -> None:
+    svc = render.metrics_service(monitor())
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"] == {"driftwatch.io/monitor": "payments"}
+    assert svc["spec"]["ports"][0]["port"] == 9476
+
+
+def test_prometheus_rule_uses_spec_thresholds() -> None:
+    rule = render.prometheus_rule(monitor(sensitivity={"warning": 0.3, "critical": 0.7}), OPTS)
+    exprs = [r["expr"] for r in rule["spec"]["groups"][0]["rules"]]
+    assert any(">= 0.7" in e for e in exprs)
+    assert any(">= 0.3" in e and "< 0.7" in e for e in exprs)
+    assert all('namespace="shop",monitor="payments"' in e for e in exprs)
+
+
+# --- selector ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "match"),
+    [
+        ({"matchLabels": {"app": "a"}}, {"app": "a", "x": "y"}, True),
+        ({"matchLabels": {"app": "a"}}, {"app": "b"}, False),
+        (
+            {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]},
+            {"tier": "api"},
+            True,
+        ),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {"tier": ""}, True),
+        ({"matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]}, {"canary": "1"}, False),
+    ],
+)
+def test_selector(selector: dict[str, Any], labels: dict[str, str], match: bool) -> None:
+    assert Selector.parse(selector).matches(labels) is match
+
+
+def test_empty_selector_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"spec\.selector"):
+        Selector.parse({})
+
+
+def test_selector_query() -> None:
+    sel = Selector.parse(
+        {
+            "matchLabels": {"app": "a"},
+            "matchExpressions": [
+                {"key": "t", "operator": "In", "values": ["x", "y"]},
+                {"key": "c", "operator": "DoesNotExist"},
+            ],
+        }
+    )
+    assert sel.to_query() == "app=a,t in (x,y),!c"
+
+
+# --- inject -----------------------------------------------------------------------------------------
+
+
+def apply(p: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    return jsonpatch.apply_patch(copy.deepcopy(p), ops)
+
+
+@pytest.mark.parametrize("volumes", [None, [{"name": "data", "emptyDir": {}}]])
+@pytest.mark.parametrize("annotations", [None, {"other": "x"}])
+def test_patch_applies_to_any_pod_shape(volumes: Any, annotations: Any) -> None:
+    p = pod({"app": "payments"}, annotations, volumes)
+    d = inject.decide(p, [monitor()], OPTS)
+    assert d.injects
+    assert d.monitor == "payments"
+    out = apply(p, d.patch)
+    names = [c["name"] for c in out["spec"]["containers"]]
+    assert names == ["app", "driftwatch-sidecar"]
+    assert out["metadata"]["labels"]["driftwatch.io/monitor"] == "payments"
+    assert out["metadata"]["annotations"]["driftwatch.io/injected"] == "payments"
+    vols = {v["name"]: v for v in out["spec"]["volumes"]}
+    assert vols["driftwatch-config"]["configMap"]["name"] == "driftwatch-payments"
+    if volumes:
+        assert "data" in vols
+    # never twice: the patched pod is recognised (reinvocation)
+    assert inject.decide(out, [monitor()], OPTS).patch == []
+
+
+def test_sidecar_passes_restricted_pod_security() -> None:
+    c = inject.sidecar_container(monitor(), OPTS)
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc["runAsUser"] != 0
+    assert not any("hostPort" in port for port in c["ports"])
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert {p["containerPort"] for p in c["ports"]} == {8476, 9476}
+    assert c["args"][-1] == "/etc/driftwatch/sidecar.yaml"
+    assert c["resources"]["requests"]["cpu"] == "50m"
+
+
+def test_spec_sidecar_overrides() -> None:
+    m = monitor(sidecar={"image": "custom:2", "resources": {"limits": {"memory": "1Gi"}}})
+    c = inject.sidecar_container(m, OPTS)
+    assert c["image"] == "custom:2"
+    assert c["resources"]["limits"]["memory"] == "1Gi"
+    assert c["resources"]["requests"]["memory"] == "96Mi"
+
+
+@pytest.mark.parametrize(
+    "p",
+    [
+        pod({"app": "payments"}, {"driftwatch.io/inject": "false"}),
+        pod({"app": "payments", "driftwatch.io/inject": "false"}),
+        pod({"app": "other"}),
+        pod(None),
+    ],
+    ids=["annotation-opt-out", "label-opt-out", "not-selected", "no-labels"],
+)
+def test_no_patch(p: dict[str, Any]) -> None:
+    assert inject.decide(p, [monitor()], OPTS).patch == []
+
+
+def test_injection_disabled_on_monitor() -> None:
+    d = inject.decide(pod({"app": "payments"}), [monitor(injection={"enabled": False})], OPTS)
+    assert d.patch == []
+    assert "injection.enabled=false" in d.reason
+
+
+def test_two_monitors_first_by_name_wins() -> None:
+    d = inject.decide(pod({"app": "payments"}), [monitor("zeta"), monitor("alpha")], OPTS)
+    assert d.monitor == "alpha"

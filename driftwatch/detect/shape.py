@@ -191,8 +191,9 @@ class WindowedShape(Detector):
         steps, complete = self._windows(z)
         stats = self._stats(steps, complete)
         ends = np.arange(1, complete + 1) * self.step - self.filled - 1  # batch positions of window ends
-        which = np.searchsorted(ends, np.arange(n), side="right")  # windows completed at or before i
-        path = np.concatenate([[last], stats])[which]
+        # each statistic holds from its window's end up to the next one's (the previous one before)
+        runs = np.diff(np.concatenate([[0], ends, [n]]))
+        path = np.repeat(np.concatenate([[last], stats]), runs)
         self._finish(steps, complete, stats, n)
         return path
 

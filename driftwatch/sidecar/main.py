@@ -34,7 +34,12 @@ async def serve(s: settings_mod.Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    await sc.start()
+    try:
+        await sc.start()
+    except Exception as e:  # e.g. unreadable baseline ConfigMap data: refuse to run rather than guess
+        log.error("cannot start: %s", e)
+        await sc.stop(save=False)
+        return 2
     # Everything allocated so far (numpy, scipy, aiohttp, a restored engine) lives for the whole run:
     # move it out of the collector's sight, so a full collection scans only what requests create and
     # never stalls the loop for tens of milliseconds.

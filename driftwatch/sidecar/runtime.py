@@ -16,6 +16,7 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -65,7 +66,8 @@ class Sidecar:
         self.checkpoints = {"ok": 0, "error": 0}
         self.store = Store(settings.redis_url, settings.prefix, settings.pod) if settings.redis_url else None
         self.redis_up = False
-        self.restored = False
+        self.restored = False  # the start-up restore question is settled (checkpoint or none)
+        self.restored_checkpoint = False  # a checkpoint was actually loaded
         self.accepting = False
         self.started = time.time()
         self.scraper: Any = None  # scrape.Scraper when ingest.scrape is configured
@@ -160,12 +162,39 @@ class Sidecar:
             self.event_counts[(f, k, t)] += int(n)
         self._streams_seq = -1
         self.restored = True
+        self.restored_checkpoint = True
         log.info(
             "restored checkpoint of %s from %s (%d streams)",
             doc.get("pod"),
             doc.get("time"),
             len(engine.streams()),
         )
+
+    def seed_baseline(self) -> int:
+        """``baseline.mode: fromConfigMap``: fit baselines from the mounted ConfigMap's files before
+        serving (contracts.md section 2). Raises BaselineDataError / OSError (the caller exits non-zero:
+        a pod that cannot read its reference data must not pretend to detect against it)."""
+        from driftwatch.detect.baseline_data import parse_baseline_data
+
+        root = Path(self.settings.baseline_dir)
+        # a mounted ConfigMap also holds ..data and ..<timestamp> entries (the atomic-update symlinks)
+        data = {
+            p.name: p.read_text()
+            for p in sorted(root.iterdir())
+            if not p.name.startswith(".") and p.is_file()
+        }
+        features = [f.name for f in self.settings.spec.features] or None
+        seeded = 0
+        for (feature, key), values in parse_baseline_data(data, features).items():
+            self.engine.seed_baseline(feature, values, key=key)
+            self.pipeline.keys.add(key)
+            self.validator.seen.add(feature)
+            seeded += len(values)
+        for s in self.engine.streams():  # pin undeclared features to the type their seed gave them
+            self.validator.types.setdefault(s.feature, s.type)
+        self._streams_seq = -1
+        log.info("seeded baselines of %d entries (%d values) from %s", len(data), seeded, root)
+        return seeded
 
     # --- Redis ----------------------------------------------------------------------------------------------
 
@@ -260,6 +289,8 @@ class Sidecar:
                 from driftwatch.sidecar.redis_stream import StreamReader
 
                 self._ingest_tasks.append(asyncio.create_task(StreamReader(self).run(), name="redis-stream"))
+        if self.settings.spec.baseline.mode == "fromConfigMap" and not self.restored_checkpoint:
+            self.seed_baseline()  # a checkpoint already holds the baseline: seed only a fresh start
         if self.settings.scrape is not None:
             from driftwatch.sidecar.scrape import Scraper
 
@@ -267,8 +298,9 @@ class Sidecar:
             self._ingest_tasks.append(asyncio.create_task(self.scraper.run(), name="scrape"))
         self.accepting = True
 
-    async def stop(self) -> None:
-        """Graceful: stop ingest, drain the queue into the engine, checkpoint and publish once more."""
+    async def stop(self, save: bool = True) -> None:
+        """Graceful: stop ingest, drain the queue into the engine, checkpoint and publish once more
+        (``save=False``: a start that failed half-way must not overwrite a good checkpoint)."""
         self.accepting = False
         for t in self._ingest_tasks:
             t.cancel()
@@ -277,7 +309,10 @@ class Sidecar:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.pipeline.drain()
-        if self.store is not None:
+        if self.store is not None and not save:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+        elif self.store is not None:
             try:
                 await self.flush_events()
                 await self.checkpoint()

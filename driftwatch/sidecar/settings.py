@@ -141,6 +141,8 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     metrics_port: int | None = 9476  # None: /metrics only on the main port
     limits: Limits = field(default_factory=Limits)
+    #: where the ``spec.baseline.configMap`` ConfigMap is mounted (``baseline.mode: fromConfigMap``)
+    baseline_dir: str = "/etc/driftwatch/baseline"
     checkpoint_interval: float = 30.0
     publish_interval: float = 10.0
     token: str | None = None
@@ -177,7 +179,7 @@ class Settings:
             metrics_port = _int(listen, "metricsPort", "listen", 9476, 0, 65535) or None
 
         state = _obj(d.get("state"), "state")
-        _unknown(state, {"checkpointInterval", "publishInterval"}, "state")
+        _unknown(state, {"checkpointInterval", "publishInterval", "baselineDir"}, "state")
 
         auth = _obj(d.get("auth"), "auth")
         _unknown(auth, {"tokenFile", "tokenEnv"}, "auth")
@@ -219,6 +221,7 @@ class Settings:
             metrics_host=_str(listen, "metricsHost", "listen", "0.0.0.0"),
             metrics_port=metrics_port,
             limits=Limits.parse(d.get("limits"), "limits"),
+            baseline_dir=_str(state, "baselineDir", "state", "/etc/driftwatch/baseline"),
             checkpoint_interval=_duration(state, "checkpointInterval", "state", 30.0, 0.1, 86400.0),
             publish_interval=_duration(state, "publishInterval", "state", 10.0, 0.1, 86400.0),
             token=token,

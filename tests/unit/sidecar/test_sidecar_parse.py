@@ -105,6 +105,11 @@ def test_fast_numeric_path_matches_the_slow_path_or_declines() -> None:
     assert v.fast_numeric([{"feature": "lat", "value": 1.0, "key": "k"}]) is None
     assert v.fast_numeric([{"feature": "plan", "value": 1.0}]) is None
     assert v.fast_numeric([{"feature": "lat", "value": 10**400}]) is None
+    assert v.fast_numeric([{"feature": "lat", "value": 1e200}]) is None
+    _, rej = v.body(
+        {"samples": [{"feature": "lat", "value": 1e200}, {"feature": "lat", "value": -(10**160)}]}, NOW
+    )
+    assert [r["reason"] for r in rej] == ["not_finite", "not_finite"]
     assert v.fast_numeric([["lat", 1]]) is None
     assert v.fast_numeric([]) is None
 

@@ -7,7 +7,7 @@ DW_CACHE ?= $(HOME)/.cache/driftwatch
 export DW_CACHE
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo manifests clean
+.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo manifests image clean
 
 help:
 	@echo "make demo   - a DriftMonitor on a local control plane, drift detected end to end"
@@ -68,6 +68,10 @@ demo: setup
 # self-contained); this regenerates them and the kustomize base. A test fails when they are stale.
 manifests: k8s-bins
 	bash scripts/gen-manifests.sh
+
+# Needs a Docker engine (not available on the development machine; see README).
+image:
+	docker build -t ghcr.io/driftwatch/driftwatch:$$($(PY) -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])') .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

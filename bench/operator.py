@@ -11,8 +11,10 @@ as its ServiceAccount (so RBAC is in the path, as in a cluster) and a real redis
   objects -- seconds until kopf has stored its handled-state annotation on all of them. The ratio says
   what DriftWatch's work costs on top of kopf's own.
 * **detection -> status**: a sidecar's summary saying Drifting (a real engine summary, published to
-  Redis exactly as the sidecar does) until ``status.phase`` is Drifting, with the N monitors loaded;
-  bounded by the aggregation interval. Median and max over several flips.
+  Redis exactly as the sidecar does after a drift event: summary, then ``PUBLISH P:notify``) until
+  ``status.phase`` is Drifting, with the N monitors loaded. With the operator's notification listener
+  this is one aggregation round plus a status write; without it (``driftwatch operator --no-notify``,
+  or a lost notification) it is bounded by the aggregation interval. Median and max over several flips.
 * **memory**: the operator's RSS at start, after N monitors, and after C create/delete cycles (of N/5
   monitors each), to show it returns to a plateau, not a leak. The empty operator's RSS is shown too.
 
@@ -194,19 +196,25 @@ def detection_latency(cluster: LocalCluster, redis_url: str, flips: int) -> list
     calm, drifting = engine_summary(0.0), engine_summary(40.0)
     assert any(s["state"] == "Drifting" for s in drifting["streams"]), "the engine did not flag the probe"
 
-    def publish(summary: dict[str, Any]) -> None:
+    def publish(summary: dict[str, Any], notify: bool = False) -> None:
         now = time.time()
-        r.set(f"{prefix}:summary:probe-0", json.dumps({**summary, "pod": "probe-0", "time": now}), ex=120)
-        r.zadd(f"{prefix}:pods", {"probe-0": now})
+        with r.pipeline(transaction=True) as p:
+            p.set(f"{prefix}:summary:probe-0", json.dumps({**summary, "pod": "probe-0", "time": now}), ex=120)
+            p.zadd(f"{prefix}:pods", {"probe-0": now})
+            if notify:  # what a sidecar does right after a DRIFT_START/DRIFT_END event
+                p.publish(f"{prefix}:notify", "probe-0")
+            p.execute()
 
     def until(phase: str, summary: dict[str, Any]) -> float:
-        """Publish ``summary`` every 0.2s (a sidecar's pace, keeping its pod fresh) until ``phase``."""
+        """Publish ``summary`` with a notification (the sidecar's push after a drift event), then
+        again every 0.2s (keeping its pod fresh) until ``phase``."""
         t0 = time.monotonic()
+        publish(summary, notify=True)
         while phase_of(cluster, ns, name) != phase:
+            time.sleep(0.2)
             publish(summary)
             if time.monotonic() - t0 > 120:
                 raise TimeoutError(f"probe never {phase}")
-            time.sleep(0.2)
         return time.monotonic() - t0
 
     out = []

@@ -287,17 +287,9 @@ def _get_row(demo: Demo) -> str:
     return lines[-1] if lines else ""
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def _start_sidecars(demo: Demo) -> list[int]:
     """One sidecar process per Pod, with the rendered ConfigMap (on free ports) and the Pod's name."""
-    from driftwatch.operator.localrun import free_port, wait_for
+    from driftwatch.operator.localrun import free_port, http_ok, wait_for
 
     cm = demo.cluster.kubectl_json("get", "configmap", f"driftwatch-{MONITOR}", "-n", demo.namespace)
     config = yaml.safe_load(cm["data"]["sidecar.yaml"])
@@ -317,7 +309,7 @@ def _start_sidecars(demo: Demo) -> list[int]:
         )
         log.close()
         demo.cleanup.callback(_stop, proc)
-        wait_for(lambda m=metrics: _healthy(f"http://127.0.0.1:{m}/healthz"), 30, f"sidecar of {pod}")
+        wait_for(lambda m=metrics: http_ok(f"http://127.0.0.1:{m}/healthz"), 30, f"sidecar of {pod}")
         ingest_ports.append(ingest)
         demo.say(f"    driftwatch sidecar for pod {pod}: ingest 127.0.0.1:{ingest}, metrics :{metrics}")
     return ingest_ports

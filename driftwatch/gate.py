@@ -13,19 +13,19 @@ import sys
 import time
 
 from driftwatch.kubeapi import custom_objects, get_monitor
+from driftwatch.verdict import VERDICTS, verdict_of_status
 
-EXIT = {"Pass": 0, "Fail": 1, "Inconclusive": 2}
+EXIT = dict(zip(VERDICTS, (0, 1, 2), strict=True))  # Pass, Fail, Inconclusive
 
 
 def verdict_of(obj: dict) -> tuple[str, float | None]:
-    """(verdict, score) from a DriftMonitor; Inconclusive when the status is not current."""
+    """(verdict, score) from a DriftMonitor; Inconclusive when the status is not current.
+
+    The verdict is :func:`driftwatch.verdict.verdict_of_status`'s, as for the operator's ``/v1/gate``,
+    minus the age check: the CLI has no ``--max-age`` and trusts the generation check alone.
+    """
     status = obj.get("status") or {}
-    generation = (obj.get("metadata") or {}).get("generation")
-    if status.get("observedGeneration") not in (None, generation):
-        return "Inconclusive", None  # status describes an older spec
-    verdict = status.get("verdict") or "Inconclusive"
-    if verdict not in EXIT:
-        verdict = "Inconclusive"
+    verdict, _ = verdict_of_status(status, (obj.get("metadata") or {}).get("generation"))
     score = status.get("score")
     return verdict, float(score) if isinstance(score, int | float) else None
 

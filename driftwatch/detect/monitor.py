@@ -191,6 +191,29 @@ class _StateMachine(StreamMonitor):
         self.detectors: list[Detector] = []
         self._drift_chunks = 0  # transient: growth of the Drifting scan chunk within one batch
 
+    def _params(self) -> list[Any]:
+        """The constructor's shared arguments, in order, as ``to_dict`` saves them."""
+        return [self.min_samples, self.window, self.budget, self.recovery, self.warning, self.critical]
+
+    def _state_dict(self) -> dict[str, Any]:
+        """The state-machine part of ``to_dict`` (``_restore_state`` reads it back)."""
+        return {
+            "state": self.state.value,
+            "samples": self.samples,
+            "rejected": self.rejected,
+            "normal_run": self.normal_run,
+            "alarm_detector": self.alarm_detector,
+        }
+
+    def _restore_state(self, d: dict[str, Any]) -> None:
+        self.state = State(d["state"])
+        self.samples, self.rejected, self.normal_run = (
+            int(d["samples"]),
+            int(d["rejected"]),
+            int(d["normal_run"]),
+        )
+        self.alarm_detector = d["alarm_detector"]
+
     @property
     def score(self) -> float:
         return max((d.score for d in self.detectors), default=0.0)
@@ -753,20 +776,9 @@ class NumericMonitor(_StateMachine):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "params": [
-                self.min_samples,
-                self.window,
-                self.budget,
-                self.recovery,
-                self.warning,
-                self.critical,
-            ],
+            "params": self._params(),
             "transform": self.transform,
-            "state": self.state.value,
-            "samples": self.samples,
-            "rejected": self.rejected,
-            "normal_run": self.normal_run,
-            "alarm_detector": self.alarm_detector,
+            **self._state_dict(),
             "buffer": pack_f32(self.buffer),
             "base_n": self.base_n,
             "frozen": self.frozen,
@@ -788,9 +800,7 @@ class NumericMonitor(_StateMachine):
     def from_dict(cls, d: dict[str, Any]) -> NumericMonitor:
         ms, win, budget, rec, warn, crit = d["params"]
         m = cls(ms, win, budget, rec, warn, crit, d["transform"])
-        m.state = State(d["state"])
-        m.samples, m.rejected, m.normal_run = int(d["samples"]), int(d["rejected"]), int(d["normal_run"])
-        m.alarm_detector = d["alarm_detector"]
+        m._restore_state(d)
         m.buffer = unpack_f32(d["buffer"])
         m.base_n, m.frozen = int(d["base_n"]), bool(d["frozen"])
         m.std = Standardizer.from_dict(d["std"]) if d["std"] else None
@@ -958,19 +968,8 @@ class CategoricalMonitor(_StateMachine):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "params": [
-                self.min_samples,
-                self.window,
-                self.budget,
-                self.recovery,
-                self.warning,
-                self.critical,
-            ],
-            "state": self.state.value,
-            "samples": self.samples,
-            "rejected": self.rejected,
-            "normal_run": self.normal_run,
-            "alarm_detector": self.alarm_detector,
+            "params": self._params(),
+            **self._state_dict(),
             "baseline": self.baseline.to_dict(),
             "current": self.current.to_dict(),
             "ring": _encode_names(self.ring),
@@ -981,9 +980,7 @@ class CategoricalMonitor(_StateMachine):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalMonitor:
         m = cls(*d["params"])
-        m.state = State(d["state"])
-        m.samples, m.rejected, m.normal_run = int(d["samples"]), int(d["rejected"]), int(d["normal_run"])
-        m.alarm_detector = d["alarm_detector"]
+        m._restore_state(d)
         m.baseline = CategoryCounts.from_dict(d["baseline"])
         m.current.load(d["current"], CategoryCounts)
         m.ring = _decode_names(d["ring"])

@@ -133,8 +133,50 @@ class _Preset(StreamMonitor):
     #: rejected values in between)
     LOOKBACK = 256
 
+    name: ClassVar[str]
+    _PARAMS: ClassVar[tuple[str, ...]]  # the constructor arguments, saved with the state
     rejected: int
     lookback: np.ndarray  # raw positions of the last finite samples, relative to the current batch
+    since: int | None  # sample count at the last transition
+    warning: float
+    critical: float
+
+    @property
+    def severity(self) -> str:
+        return severity_of(self.score, self.warning, self.critical)
+
+    @property
+    def detector(self) -> str:
+        return self.name
+
+    def _start(self, warning: float, critical: float) -> None:
+        """``__init__``: severity thresholds and the fresh state every preset starts from."""
+        self.warning, self.critical = warning, critical
+        self.state = State.INITIALIZING
+        self.samples = 0
+        self.rejected = 0
+        self.lookback = np.zeros(0, dtype=np.int64)
+        self.since = None
+
+    def _to_dict(self, **fields: Any) -> dict[str, Any]:
+        """``to_dict``: what every preset saves around the preset's own ``fields``."""
+        return {
+            "preset": self.name,
+            "params": {p: getattr(self, p) for p in self._PARAMS},
+            "state": str(self.state),
+            "samples": self.samples,
+            "rejected": self.rejected,
+            **fields,
+            "since": self.since,
+            "lookback": self.lookback.tolist(),
+        }
+
+    def _restore(self, d: dict[str, Any]) -> None:
+        """``from_dict``: restore what ``_to_dict`` saved for every preset."""
+        self.state = State(d["state"])
+        self.samples, self.rejected = int(d["samples"]), int(d["rejected"])
+        self.since = d["since"]
+        self.lookback = np.asarray(d["lookback"], dtype=np.int64)
 
     def update(self, values: np.ndarray) -> list[Transition]:
         xf, pos, rejected = _split_finite(values)
@@ -247,12 +289,7 @@ class ZScoreConsecutive(_Preset):
         self.window_hits = window_hits
         self.recovery_threshold = recovery_threshold
         self.recovery_length = recovery_length
-        self.warning, self.critical = warning, critical
-
-        self.state = State.INITIALIZING
-        self.samples = 0
-        self.rejected = 0
-        self.lookback = np.zeros(0, dtype=np.int64)
+        self._start(warning, critical)
         self.buf = np.empty(0)  # the last `window + refresh_every` finite samples, every state
         #: the baseline window, kept from DRIFT_START until the next refresh (the buffer moves on)
         self.frozen: np.ndarray | None = None
@@ -263,7 +300,6 @@ class ZScoreConsecutive(_Preset):
         self.run_hi = 0  # consecutive |z| > run_threshold (Stable)
         self.recent = np.zeros(0, dtype=bool)  # last <= window_size-1 flags |z| > window_threshold
         self.normal_run = 0  # consecutive |z| <= recovery_threshold (Drifting)
-        self.since: int | None = None  # sample count at the last transition
 
     @classmethod
     def from_spec(cls, spec: Any, feature: Any = None) -> ZScoreConsecutive:
@@ -281,10 +317,6 @@ class ZScoreConsecutive(_Preset):
     # -- StreamMonitor ---------------------------------------------------------------------------------
 
     @property
-    def severity(self) -> str:
-        return severity_of(self.score, self.warning, self.critical)
-
-    @property
     def score(self) -> float:
         if self.state is State.INITIALIZING:
             return 0.0
@@ -292,10 +324,6 @@ class ZScoreConsecutive(_Preset):
             return 0.5 + 0.5 * (1.0 - self.normal_run / self.recovery_length)
         progress = max(self.run_hi / self.run_length, int(self.recent.sum()) / self.window_hits)
         return 0.5 * min(progress, 1.0)
-
-    @property
-    def detector(self) -> str:
-        return self.name
 
     def baseline_window(self) -> np.ndarray:
         """The samples behind the baseline in effect (at most ``window``)."""
@@ -523,30 +551,22 @@ class ZScoreConsecutive(_Preset):
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "preset": self.name,
-            "params": {p: getattr(self, p) for p in self._PARAMS},
-            "state": str(self.state),
-            "samples": self.samples,
-            "rejected": self.rejected,
-            "buf": _pack(self.buf),
-            "frozen": None if self.frozen is None else _pack(self.frozen),
-            "mu": self.mu,
-            "sd": self.sd,
-            "baseline_n": self.baseline_n,
-            "baseline_at": self.baseline_at,
-            "run_hi": self.run_hi,
-            "recent": self.recent.astype(int).tolist(),
-            "normal_run": self.normal_run,
-            "since": self.since,
-            "lookback": self.lookback.tolist(),
-        }
+        return self._to_dict(
+            buf=_pack(self.buf),
+            frozen=None if self.frozen is None else _pack(self.frozen),
+            mu=self.mu,
+            sd=self.sd,
+            baseline_n=self.baseline_n,
+            baseline_at=self.baseline_at,
+            run_hi=self.run_hi,
+            recent=self.recent.astype(int).tolist(),
+            normal_run=self.normal_run,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ZScoreConsecutive:
         m = cls(**d["params"])
-        m.state = State(d["state"])
-        m.samples, m.rejected = int(d["samples"]), int(d["rejected"])
+        m._restore(d)
         m.buf = _unpack(d["buf"])
         m.frozen = None if d.get("frozen") is None else _unpack(d["frozen"])
         m.mu, m.sd = float(d["mu"]), float(d["sd"])
@@ -554,8 +574,6 @@ class ZScoreConsecutive(_Preset):
         m.run_hi = int(d["run_hi"])
         m.recent = np.asarray(d["recent"], dtype=bool)
         m.normal_run = int(d["normal_run"])
-        m.since = d["since"]
-        m.lookback = np.asarray(d["lookback"], dtype=np.int64)
         return m
 
 
@@ -619,12 +637,7 @@ class SustainedZScore(_Preset):
         self.violations = violations
         self.recoveries = recoveries
         self.step = step
-        self.warning, self.critical = warning, critical
-
-        self.state = State.INITIALIZING
-        self.samples = 0
-        self.rejected = 0
-        self.lookback = np.zeros(0, dtype=np.int64)
+        self._start(warning, critical)
         self.init_buf = np.empty(0)  # baseline samples, only while Initializing
         self.tail = np.empty(0)  # the last `window` finite samples
         self.mu = 0.0
@@ -635,7 +648,6 @@ class SustainedZScore(_Preset):
         self.normal_run = 0
         self.last_mean_z = 0.0
         self.last_ratio = 1.0
-        self.since: int | None = None
 
     @classmethod
     def from_spec(cls, spec: Any, feature: Any = None) -> SustainedZScore:
@@ -649,20 +661,12 @@ class SustainedZScore(_Preset):
         )
 
     @property
-    def severity(self) -> str:
-        return severity_of(self.score, self.warning, self.critical)
-
-    @property
     def score(self) -> float:
         if self.state is State.INITIALIZING:
             return 0.0
         if self.state is State.DRIFTING:
             return 0.5 + 0.5 * (1.0 - self.normal_run / self.recoveries)
         return 0.5 * min(self.viol_run / self.violations, 1.0)
-
-    @property
-    def detector(self) -> str:
-        return self.name
 
     def baseline_summary(self) -> dict[str, Any]:
         return self.base_summary
@@ -777,31 +781,23 @@ class SustainedZScore(_Preset):
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "preset": self.name,
-            "params": {p: getattr(self, p) for p in self._PARAMS},
-            "state": str(self.state),
-            "samples": self.samples,
-            "rejected": self.rejected,
-            "init_buf": _pack(self.init_buf),
-            "tail": _pack(self.tail),
-            "mu": self.mu,
-            "sd": self.sd,
-            "base_stats": self.base_stats,
-            "base_summary": self.base_summary,
-            "viol_run": self.viol_run,
-            "normal_run": self.normal_run,
-            "last_mean_z": self.last_mean_z,
-            "last_ratio": self.last_ratio,
-            "since": self.since,
-            "lookback": self.lookback.tolist(),
-        }
+        return self._to_dict(
+            init_buf=_pack(self.init_buf),
+            tail=_pack(self.tail),
+            mu=self.mu,
+            sd=self.sd,
+            base_stats=self.base_stats,
+            base_summary=self.base_summary,
+            viol_run=self.viol_run,
+            normal_run=self.normal_run,
+            last_mean_z=self.last_mean_z,
+            last_ratio=self.last_ratio,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SustainedZScore:
         m = cls(**d["params"])
-        m.state = State(d["state"])
-        m.samples, m.rejected = int(d["samples"]), int(d["rejected"])
+        m._restore(d)
         m.init_buf = _unpack(d["init_buf"])
         m.tail = _unpack(d["tail"])
         m.mu, m.sd = float(d["mu"]), float(d["sd"])
@@ -809,8 +805,6 @@ class SustainedZScore(_Preset):
         m.base_summary = dict(d["base_summary"])
         m.viol_run, m.normal_run = int(d["viol_run"]), int(d["normal_run"])
         m.last_mean_z, m.last_ratio = float(d["last_mean_z"]), float(d["last_ratio"])
-        m.since = d["since"]
-        m.lookback = np.asarray(d["lookback"], dtype=np.int64)
         return m
 
 

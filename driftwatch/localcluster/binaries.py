@@ -52,6 +52,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DW_CACHE") or Path.home() / ".cache" / "driftwatch")
 
 
+def helm_env(home: Path) -> dict[str, str]:
+    """This process's environment with helm's cache, config and data directories under ``home``, so a
+    test's helm never reads or writes the user's."""
+    return {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
 @dataclass(frozen=True)
 class Binaries:
     """Absolute paths of the built tools."""

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from driftwatch.operator import metrics
 from driftwatch.operator.registry import Registry
+from driftwatch.verdict import verdict_of_status
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +38,19 @@ STATUS_FOR = {"Pass": 200, "Fail": 409, "Inconclusive": 503}
 def gate_answer(
     status: Mapping[str, Any] | None, now: dt.datetime, max_age: float, generation: int | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body) for a monitor's last status. Pure. Like ``driftwatch gate``, a status
-    written for an older spec (observedGeneration behind) or too old is Inconclusive."""
+    """(HTTP status, JSON body) for a monitor's last status. Pure. The verdict is
+    :func:`driftwatch.verdict.verdict_of_status`'s, as for ``driftwatch gate``: a status written for an
+    older spec (observedGeneration behind) or too old is Inconclusive."""
     if status is None:
         return 404, {"verdict": "Inconclusive", "score": None, "reason": "no such DriftMonitor"}
-    verdict = str(status.get("verdict") or "Inconclusive")
-    if verdict not in STATUS_FOR:
-        verdict = "Inconclusive"
-    reason = ""
-    observed = status.get("observedGeneration")
-    if generation is not None and observed is not None and observed != generation:
-        verdict, reason = "Inconclusive", f"status is for generation {observed}, the spec is at {generation}"
-    last = status.get("lastUpdate")
-    if last:
-        age = (now - dt.datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds()
-        if age > max_age:
-            verdict, reason = "Inconclusive", f"status is {age:.0f}s old (operator or sidecars not reporting)"
-    elif verdict != "Inconclusive" and not reason:
-        verdict, reason = "Inconclusive", "no status yet"
+    verdict, reason = verdict_of_status(status, generation, now, max_age)
     body = {
         "verdict": verdict,
         "score": status.get("score"),
         "phase": status.get("phase"),
         "driftingFeatures": status.get("driftingFeatures") or "",
         "pods": (status.get("pods") or {}).get("reporting", 0),
-        "lastUpdate": last,
+        "lastUpdate": status.get("lastUpdate"),
     }
     if reason:
         body["reason"] = reason

@@ -11,23 +11,29 @@ Importing this module registers the handlers with kopf's default registry, so ``
 * ``reconcile_children`` (on.create/update/resume): children and the Ready condition
 * ``cleanup_redis`` (on.delete): the monitor's Redis keys
 * ``aggregate_status`` (timer): status, conditions and Events from the sidecars' summaries
+* ``notified``: the same round, run at once when a sidecar publishes ``P:notify`` (``notify.py``; one
+  listener task started by ``configure``)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 import kopf
 
 from driftwatch.config import ConfigError
 from driftwatch.operator import aggregate, cleanup, metrics, status
 from driftwatch.operator.gate import GateServer
+from driftwatch.operator.kube import KubeError, path_for
 from driftwatch.operator.monitor import Monitor
+from driftwatch.operator.notify import NotifyListener
 from driftwatch.operator.options import GROUP, PLURAL, SIDECAR_CONTAINER, VERSION
 from driftwatch.operator.reconcile import reconcile
 from driftwatch.operator.runtime import CLEANUP_RETRIES, RESYNC_SECONDS, rt
@@ -64,11 +70,12 @@ async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInf
 
 
 @kopf.on.startup(backoff=2)
-async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **kwargs: Any) -> None:
     from driftwatch.operator.settings import configure as configure_settings
 
     configure_settings(settings)
     r = rt()
+    r.pods_index = kwargs.get("pods")  # kopf hands indices to startup handlers too (live views)
     info = _credentials(settings)
     if info is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither a service account nor a kubeconfig")
@@ -89,6 +96,10 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
         webhook = WebhookServer(r.registry, r.options, r.kube)
         await webhook.start()
         r.webhook = webhook
+    if r.options.notify and r.notify_task is None:
+        # ONE task for all monitors (not a kopf daemon per DriftMonitor: one connection, not N)
+        listener = NotifyListener(r.options.redis_url, r.options.key_prefix, notified)
+        r.notify_task = asyncio.create_task(listener.run(), name="driftwatch-notify")
     r.ready = True
     logger.info(
         "driftwatch operator ready (webhook %s, redis %s)",
@@ -110,6 +121,10 @@ async def _prime_registry() -> None:
 async def shutdown(**_: Any) -> None:
     r = rt()
     r.ready = False
+    if r.notify_task is not None:
+        r.notify_task.cancel()
+        await asyncio.gather(r.notify_task, return_exceptions=True)
+        r.notify_task = None
     for server in (r.webhook, r.gate):
         if server is not None:
             await server.stop()
@@ -123,6 +138,8 @@ async def shutdown(**_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def track(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
     r = rt()
+    if r.kopf_context is None:  # kopf's posting context, for Events from the notification path
+        r.kopf_context = contextvars.copy_context()
     if event.get("type") == "DELETED":
         r.registry.remove(str(body.metadata.namespace), str(body.metadata.name))
     else:
@@ -204,6 +221,7 @@ async def cleanup_redis(body: kopf.Body, retry: int, logger: kopf.Logger, **_: A
     r = rt()
     r.registry.remove(str(body.metadata.namespace), str(body.metadata.name))
     r.last_applied.pop(str(body.metadata.uid), None)
+    r.round_locks.pop((str(body.metadata.namespace), str(body.metadata.name)), None)
     redis_cfg = (body.get("spec") or {}).get("redis") or {}
     url = str(redis_cfg.get("url") or r.options.redis_url)
     prefix = (
@@ -223,32 +241,63 @@ async def cleanup_redis(body: kopf.Body, retry: int, logger: kopf.Logger, **_: A
 # --- aggregation -----------------------------------------------------------------------------------
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=_interval(), initial_delay=1.0)  # type: ignore[arg-type]
-async def aggregate_status(
-    body: kopf.Body,
-    patch: kopf.Patch,
-    namespace: str,
-    logger: kopf.Logger,
-    pods: kopf.Index[str, status.PodInfo],
-    **_: Any,
-) -> None:
+@dataclass
+class Round:
+    """One aggregation's result: what to merge into ``status`` and which Events to post."""
+
+    monitor: Monitor
+    fields: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    events: list[status.Event]
+    registry_status: dict[str, Any]
+
+
+def _previous(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The status a round compares against: the body's, unless the registry holds a newer one (a round
+    of the other path wrote it and its watch event has not reached this body yet): then a timer round
+    and a notified round never both post the same DriftStarted."""
+    own: dict[str, Any] = dict(body.get("status") or {})
+    meta = body.get("metadata") or {}
+    seen = rt().registry.statuses.get((str(meta.get("namespace")), str(meta.get("name"))))
+    if seen and seen.get("lastUpdate") and str(seen["lastUpdate"]) >= str(own.get("lastUpdate") or ""):
+        own.update({k: v for k, v in seen.items() if k != "conditions"})
+    return own
+
+
+async def aggregate_round(
+    body: Mapping[str, Any], pods_in_namespace: Iterable[status.PodInfo], logger: logging.Logger | Any
+) -> Round | None:
+    """The aggregation both paths run (the timer and a sidecar's notification): read Redis, merge,
+    compute status; None when nothing is to be written. Serialised per monitor."""
     r = rt()
-    if body.metadata.get("deletionTimestamp"):
-        return
-    previous: Mapping[str, Any] = body.get("status") or {}
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace")), str(meta.get("name")))
+    lock = r.round_locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        return await _aggregate_round(body, pods_in_namespace, logger)
+
+
+async def _aggregate_round(
+    body: Mapping[str, Any], pods_in_namespace: Iterable[status.PodInfo], logger: logging.Logger | Any
+) -> Round | None:
+    r = rt()
+    meta = body.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return None
+    previous = _previous(body)
     if not any(c.get("type") == "Ready" for c in previous.get("conditions") or []):
-        return  # not reconciled yet: two writers racing on a new object only cause conflicts
+        return None  # not reconciled yet: two writers racing on a new object only cause conflicts
     try:
         monitor = Monitor.from_body(body, r.options)
     except ConfigError:
-        return  # reconcile_children reported it
+        return None  # reconcile_children reported it
     if time.monotonic() - r.last_applied.get(monitor.uid, 0.0) > RESYNC_SECONDS:
         res = await reconcile(r.kube, monitor, r.options, r.probe)
         r.last_applied[monitor.uid] = time.monotonic()
         if not res.ok:
             logger.warning("re-applying children: %s", "; ".join(res.errors))
 
-    view = status.PodView.of(pods.get(namespace, []), monitor.selector)
+    view = status.PodView.of(list(pods_in_namespace), monitor.selector)
     redis_error: str | None = None
     features: list[dict[str, Any]] | None = None
     reporting = 0
@@ -279,21 +328,102 @@ async def aggregate_status(
     )
     why = status.changed(previous, outcome.fields, outcome.conditions)
     if why is None and not stale:
-        return
-    log.debug("%s/%s: writing status (%s)", namespace, monitor.name, why or "heartbeat")
-    metrics.STATUS_WRITES.inc()
-    for key, value in outcome.fields.items():
-        patch.status[key] = value
-    patch.status["lastUpdate"] = status.rfc3339(now)
+        return None
+    log.debug("%s/%s: writing status (%s)", monitor.namespace, monitor.name, why or "heartbeat")
+    fields = dict(outcome.fields)
+    fields["lastUpdate"] = status.rfc3339(now)
     if previous.get("phase") != outcome.fields["phase"]:
-        patch.status["lastTransition"] = status.rfc3339(now)
-    _set_conditions(patch, outcome.conditions)
-    for ev in outcome.events:
-        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1000])
-        log.info("%s/%s %s: %s", namespace, monitor.name, ev.reason, ev.message)
-    # the gate answers from the registry: give it this round's verdict now, not after the watch event
-    r.registry.statuses[(monitor.namespace, monitor.name)] = {
-        **previous,
-        **outcome.fields,
-        "lastUpdate": status.rfc3339(now),
-    }
+        fields["lastTransition"] = status.rfc3339(now)
+    # the gate answers from the registry: give it this round's verdict now, not after the watch event;
+    # set inside the lock, so the other path's next round compares against it (``_previous``)
+    seen = {**previous, **fields}
+    r.registry.statuses[(monitor.namespace, monitor.name)] = seen
+    return Round(monitor, fields, outcome.conditions, outcome.events, seen)
+
+
+def _post_events(body: Mapping[str, Any], rnd: Round, post: Any = None) -> None:
+    for ev in rnd.events:
+        try:
+            (post or kopf.event)(cast(Any, body), type=ev.type, reason=ev.reason, message=ev.message[:1000])
+        except LookupError:  # outside kopf's handler context and none captured yet: log only
+            pass
+        log.info("%s/%s %s: %s", rnd.monitor.namespace, rnd.monitor.name, ev.reason, ev.message)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=_interval(), initial_delay=1.0)  # type: ignore[arg-type]
+async def aggregate_status(
+    body: kopf.Body,
+    patch: kopf.Patch,
+    namespace: str,
+    logger: kopf.Logger,
+    pods: kopf.Index[str, status.PodInfo],
+    **_: Any,
+) -> None:
+    r = rt()
+    if r.pods_index is None:  # normally captured at startup; the notification path needs the counts
+        r.pods_index = pods
+    rnd = await aggregate_round(body, pods.get(namespace, []), logger)
+    if rnd is None:
+        return
+    metrics.STATUS_WRITES.inc()
+    for key, value in rnd.fields.items():
+        patch.status[key] = value
+    _set_conditions(patch, rnd.conditions)
+    _post_events(body, rnd)
+
+
+async def notified(namespace: str, name: str) -> None:
+    """A sidecar published ``P:notify`` for this monitor: the timer's round now, written as a merge
+    patch of the status subresource guarded by the freshest resourceVersion (one retry on conflict;
+    after that the timer's next round has it)."""
+    r = rt()
+    monitor = r.registry.monitors.get(namespace, {}).get(name)
+    if monitor is None or (monitor.redis_url, monitor.redis_prefix) != (
+        r.options.redis_url,
+        f"{r.options.key_prefix}:{namespace}:{name}",
+    ):
+        metrics.NOTIFICATIONS.labels("ignored").inc()
+        return  # unknown, or a monitor on its own Redis/prefix (the listener never hears those)
+    if r.pods_index is None:  # no pod counts yet: a round now would report 0 selected pods
+        metrics.NOTIFICATIONS.labels("ignored").inc()
+        return
+    ctx = r.kopf_context
+    post = (lambda *a, **k: ctx.run(kopf.event, *a, **k)) if ctx is not None else None
+    for attempt in range(2):
+        body = await r.kube.get("DriftMonitor", namespace, name)
+        if body is None:
+            metrics.NOTIFICATIONS.labels("ignored").inc()
+            return
+        rnd = await aggregate_round(body, r.pods_index.get(namespace, []), log)
+        if rnd is None:
+            metrics.NOTIFICATIONS.labels("unchanged").inc()
+            return
+        st = body.get("status") or {}
+        doc = {
+            "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+            "status": {
+                **rnd.fields,
+                "conditions": status.merge_conditions(st.get("conditions"), rnd.conditions, _now()),
+            },
+        }
+        try:
+            await r.kube.request(
+                "PATCH",
+                path_for("DriftMonitor", namespace, name, "status"),
+                body=doc,
+                content_type="application/merge-patch+json",
+            )
+        except KubeError as e:
+            # the claim in the registry did not land: let the next round (this retry, or the timer)
+            # compare against the real status again
+            if r.registry.statuses.get((namespace, name)) is rnd.registry_status:
+                r.registry.statuses[(namespace, name)] = dict(st)
+            if e.status == 409 and attempt == 0:
+                continue
+            metrics.NOTIFICATIONS.labels("error").inc()
+            raise
+        metrics.STATUS_WRITES.inc()
+        metrics.NOTIFICATIONS.labels("written").inc()
+        _post_events(body, rnd, post)
+        log.debug("%s/%s: status written on notification", namespace, name)
+        return

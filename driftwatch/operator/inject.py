@@ -7,7 +7,8 @@ Decisions, in order (``decide``):
    (the API server may call the webhook twice with ``reinvocationPolicy: IfNeeded``: never twice);
 3. no DriftMonitor in the pod's namespace selects it, or the selecting one has injection disabled
    -> no patch;
-4. otherwise the sidecar container, the config volume, and a ``driftwatch.io/monitor`` label (the
+4. otherwise the sidecar container, the config volume (and with ``baseline.mode: fromConfigMap`` the
+   baseline ConfigMap's volume, at ``/etc/driftwatch/baseline``), and a ``driftwatch.io/monitor`` label (the
    metrics Service selects on it) and ``driftwatch.io/injected`` annotation.
 
 The container passes the ``restricted`` Pod Security Standard on its own (non-root, no privilege
@@ -25,6 +26,8 @@ from driftwatch.operator.monitor import Monitor
 from driftwatch.operator.options import (
     ANNOTATION_INJECT,
     ANNOTATION_INJECTED,
+    BASELINE_MOUNT,
+    BASELINE_VOLUME,
     CONFIG_KEY,
     CONFIG_MOUNT,
     CONFIG_VOLUME,
@@ -101,7 +104,12 @@ def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, A
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         ],
         "resources": {"requests": dict(monitor.requests), "limits": dict(monitor.limits)},
-        "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT, "readOnly": True}],
+        "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT, "readOnly": True}]
+        + (
+            [{"name": BASELINE_VOLUME, "mountPath": BASELINE_MOUNT, "readOnly": True}]
+            if baseline_config_map(monitor)
+            else []
+        ),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": options.sidecar_uid,
@@ -117,6 +125,21 @@ def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, A
 
 def config_volume(monitor: Monitor) -> dict[str, Any]:
     return {"name": CONFIG_VOLUME, "configMap": {"name": monitor.child_name, "defaultMode": 0o444}}
+
+
+def baseline_config_map(monitor: Monitor) -> str | None:
+    """The ConfigMap holding reference samples (``baseline.mode: fromConfigMap``), else None."""
+    b = monitor.spec.baseline
+    return b.config_map if b.mode == "fromConfigMap" and b.config_map else None
+
+
+def baseline_volume(monitor: Monitor) -> dict[str, Any] | None:
+    """``optional: false``: a missing ConfigMap keeps the pod in ContainerCreating with a
+    FailedMount event naming it -- visible, where an empty directory would only fail the sidecar."""
+    name = baseline_config_map(monitor)
+    if name is None:
+        return None
+    return {"name": BASELINE_VOLUME, "configMap": {"name": name, "optional": False, "defaultMode": 0o444}}
 
 
 def pod_patch(pod: Mapping[str, Any], monitor: Monitor, options: OperatorOptions) -> JSONPatch:
@@ -143,10 +166,14 @@ def pod_patch(pod: Mapping[str, Any], monitor: Monitor, options: OperatorOptions
                 "value": monitor.name,
             }
         )
+    volumes = [config_volume(monitor)]
+    baseline = baseline_volume(monitor)
+    if baseline is not None:
+        volumes.append(baseline)
     if spec.get("volumes") is None:
-        ops.append({"op": "add", "path": "/spec/volumes", "value": [config_volume(monitor)]})
+        ops.append({"op": "add", "path": "/spec/volumes", "value": volumes})
     else:
-        ops.append({"op": "add", "path": "/spec/volumes/-", "value": config_volume(monitor)})
+        ops += [{"op": "add", "path": "/spec/volumes/-", "value": v} for v in volumes]
     ops.append({"op": "add", "path": "/spec/containers/-", "value": sidecar_container(monitor, options)})
     return ops
 

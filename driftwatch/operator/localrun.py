@@ -62,16 +62,31 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.2) -> An
         time.sleep(interval)
 
 
+def http_ok(url: str) -> bool:
+    """True if a GET of ``url`` answers 200 within a second (a health or readiness probe)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 # --- Redis -----------------------------------------------------------------------------------------
 
 
 class RedisServer:
-    """A throwaway redis-server on a free loopback port, no persistence."""
+    """A throwaway redis-server on a free loopback port, no persistence.
 
-    def __init__(self, port: int | None = None) -> None:
+    The one Redis starter for the demo, the benchmarks and the integration and e2e tests. ``stop()``
+    shuts it down and removes the data directory it made; ``kill()`` is an outage instead (SIGKILL,
+    directory kept), after which ``start()`` brings it back on the same port.
+    """
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.dir = tempfile.mkdtemp(prefix="driftwatch-redis-")
+        self._own_dir = workdir is None
+        self.dir = str(workdir) if workdir is not None else tempfile.mkdtemp(prefix="driftwatch-redis-")
 
     @property
     def url(self) -> str:
@@ -81,23 +96,10 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: `make system-deps` installs it")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        Path(self.dir).mkdir(parents=True, exist_ok=True)
+        cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        cmd += ["--dir", self.dir, "--protected-mode", "no", "--loglevel", "warning"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def up() -> bool:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
@@ -105,8 +107,15 @@ class RedisServer:
                 return s.recv(16).startswith(b"+PONG")
             return False
 
-        wait_for(up, 10, "redis-server")
+        wait_for(up, 10, f"redis-server on port {self.port}", interval=0.05)
         return self
+
+    def kill(self) -> None:
+        """SIGKILL: an outage, not a shutdown. The port and directory stay for ``start()``."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -116,7 +125,9 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.proc = None
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
         return self.start()
@@ -128,15 +139,29 @@ class RedisServer:
 # --- cluster setup -----------------------------------------------------------------------------------
 
 
+def wait_established(cluster: ClusterLike, names: list[str], timeout: float = 60) -> None:
+    """Poll until every named CRD reports ``Established=True``.
+
+    Not ``kubectl wait --for=condition=Established``: right after an apply the CRD may have no
+    conditions at all yet, and kubectl has been seen to give up on that instead of waiting.
+    """
+
+    def established() -> bool:
+        for name in names:
+            got = cluster.kubectl("get", "crd", name, "-o", "json", check=False)
+            if got.returncode != 0:
+                return False
+            conditions = json.loads(got.stdout).get("status", {}).get("conditions") or []
+            if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                return False
+        return True
+
+    wait_for(established, timeout, f"CRDs {', '.join(names)} to be Established", interval=0.3)
+
+
 def install_crd(cluster: ClusterLike, timeout: float = 60) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/driftmonitors.driftwatch.io",
-        f"--timeout={int(timeout)}s",
-        timeout=timeout + 10,
-    )
+    wait_established(cluster, ["driftmonitors.driftwatch.io"], timeout)
 
 
 def _stub_crd(kind: str, plural: str) -> dict[str, Any]:
@@ -175,13 +200,7 @@ def install_prometheus_crd_stubs(cluster: ClusterLike, timeout: float = 60) -> N
     ]
     if stubs:
         cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(stubs))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            *[f"crd/{s['metadata']['name']}" for s in stubs],
-            f"--timeout={int(timeout)}s",
-            timeout=timeout + 10,
-        )
+        wait_established(cluster, [s["metadata"]["name"] for s in stubs], timeout)
 
 
 def remove_prometheus_crd_stubs(cluster: ClusterLike) -> None:
@@ -289,11 +308,7 @@ class OperatorProcess:
                 raise RuntimeError(
                     f"operator exited {self.proc.returncode}; log: {self.log_path}\n{self.tail()}"
                 )
-            try:
-                with urllib.request.urlopen(f"{self.gate_url}/readyz", timeout=1) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
+            return http_ok(f"{self.gate_url}/readyz")
 
         wait_for(ready, timeout, f"operator readiness (log {self.log_path})")
         return self

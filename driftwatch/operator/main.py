@@ -165,6 +165,11 @@ def parser() -> argparse.ArgumentParser:
         help="age out pods silent this long (default 3 x --sidecar-publish-interval, >= 30s)",
     )
     a.add_argument("--heartbeat", type=float, default=d.heartbeat, help="write status.lastUpdate this often")
+    a.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="do not subscribe to the sidecars' Redis notifications (status follows the timer only)",
+    )
     a.add_argument("--gate-host", default=d.gate_host)
     a.add_argument(
         "--gate-port",
@@ -220,6 +225,7 @@ def options_from(args: argparse.Namespace) -> OperatorOptions:
         aggregate_interval=args.aggregate_interval,
         stale_after=stale,
         heartbeat=args.heartbeat,
+        notify=not args.no_notify,
         gate_host=args.gate_host,
         gate_port=args.gate_port,
         prometheus=not args.no_prometheus,

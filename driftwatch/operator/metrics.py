@@ -25,7 +25,15 @@ RECONCILES = Counter(
     registry=REGISTRY,
 )
 STATUS_WRITES = Counter(
-    "driftwatch_operator_status_writes", "Status patches written by the aggregation timer.", registry=REGISTRY
+    "driftwatch_operator_status_writes",
+    "Status patches written by aggregation (timer or notification).",
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "driftwatch_operator_notifications",
+    "Sidecar notifications (P:notify) received, by what the round did.",
+    ["result"],
+    registry=REGISTRY,
 )
 REDIS_ERRORS = Counter(
     "driftwatch_operator_redis_errors", "Aggregation rounds that could not read Redis.", registry=REGISTRY

@@ -27,6 +27,10 @@ SIDECAR_CONTAINER = "driftwatch-sidecar"
 CONFIG_VOLUME = "driftwatch-config"
 CONFIG_MOUNT = "/etc/driftwatch"
 CONFIG_KEY = "sidecar.yaml"
+#: ``baseline.mode: fromConfigMap``: ConfigMap ``spec.baseline.configMap`` is mounted here (the sidecar's
+#: ``state.baselineDir``; nested in the config volume, whose mount point the kubelet creates)
+BASELINE_VOLUME = "driftwatch-baseline"
+BASELINE_MOUNT = "/etc/driftwatch/baseline"
 INGEST_PORT = 8476
 METRICS_PORT = 9476
 WEBHOOK_PORT = 9443
@@ -87,6 +91,8 @@ class OperatorOptions:
     stale_after: float = 90.0
     #: write ``status.lastUpdate`` at least this often even when nothing else changed
     heartbeat: float = 60.0
+    #: listen for the sidecars' ``P:notify`` (PSUBSCRIBE) and aggregate at once; the timer stays
+    notify: bool = True
 
     # --- gate / health ---
     gate_host: str = "0.0.0.0"

@@ -19,6 +19,7 @@ import yaml
 from driftwatch.operator.monitor import Monitor
 from driftwatch.operator.options import (
     ANNOTATION_SPEC_HASH,
+    BASELINE_MOUNT,
     CONFIG_KEY,
     GROUP,
     INGEST_PORT,
@@ -70,7 +71,11 @@ def sidecar_config(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]
         "spec": dict(monitor.raw_spec),
         "redis": {"url": monitor.redis_url, "keyPrefix": monitor.key_prefix},
         "listen": {"host": "127.0.0.1", "port": INGEST_PORT, "metricsPort": METRICS_PORT},
-        "state": {"publishInterval": options.sidecar_publish_interval},
+        "state": {
+            "publishInterval": options.sidecar_publish_interval,
+            # fromConfigMap: where inject.py mounts spec.baseline.configMap (the sidecar seeds from it)
+            **({"baselineDir": BASELINE_MOUNT} if monitor.spec.baseline.mode == "fromConfigMap" else {}),
+        },
     }
 
 

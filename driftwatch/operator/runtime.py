@@ -6,7 +6,10 @@ interval is read at registration) and tests can build a ``Runtime`` without kopf
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from dataclasses import dataclass, field
+from typing import Any
 
 from driftwatch.operator import aggregate
 from driftwatch.operator.gate import GateServer
@@ -35,6 +38,14 @@ class Runtime:
     gate: GateServer | None = None
     last_applied: dict[str, float] = field(default_factory=dict)
     ready: bool = False
+    #: kopf's ``pods`` index (a live view), captured at startup for the notification path
+    pods_index: Any = None
+    #: the Redis notification listener (``notify.py``), started at startup
+    notify_task: asyncio.Task[None] | None = None
+    #: a copy of kopf's handler context: ``kopf.event`` needs its posting queue
+    kopf_context: contextvars.Context | None = None
+    #: aggregation rounds are serialised per (namespace, name): timer and notification never overlap
+    round_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
 
 _RUNTIME: Runtime | None = None

@@ -218,13 +218,7 @@ class Validator:
         types = self.types
         for i, s in enumerate(items):
             if type(s) is not dict:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": f"sample must be an object, got {_tname(s)}",
-                        "reason": "invalid_shape",
-                    }
-                )
+                rejected.append(_not_an_object(i, "sample", s))
                 continue
             f = s.get("feature")
             if type(f) is not str or f not in seen:
@@ -500,13 +494,7 @@ class Validator:
         rejected: list[Rejection] = []
         for i, o in enumerate(docs):
             if type(o) is not dict:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": f"entry must be an object, got {_tname(o)}",
-                        "reason": "invalid_shape",
-                    }
-                )
+                rejected.append(_not_an_object(i, "entry", o))
                 continue
             sid = o.get("service_id")
             if type(sid) is not str or not sid or len(sid) > MAX_KEY_LEN or not sid.isprintable():
@@ -551,6 +539,10 @@ def _ts(v: Any, now: float, max_future: float, field: str) -> tuple[float | None
     if v > now + max_future:
         return None, f"{field}: {v - now:.0f}s in the future (max {max_future:g}s)"
     return v, ""
+
+
+def _not_an_object(index: int, what: str, v: Any) -> Rejection:
+    return {"index": index, "error": f"{what} must be an object, got {_tname(v)}", "reason": "invalid_shape"}
 
 
 def _tname(v: Any) -> str:

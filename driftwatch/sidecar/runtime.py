@@ -34,6 +34,9 @@ log = logging.getLogger("driftwatch.sidecar")
 
 CHECKPOINT_VERSION = 1
 
+#: after a drift event the summary goes out at once (plus ``PUBLISH P:notify``), at most this often
+PUSH_DEBOUNCE = 0.5
+
 
 def as_dict(obj: Any) -> dict[str, Any]:
     """A StreamStatus/DriftEvent as a plain dict, whatever the engine hands back."""
@@ -74,6 +77,8 @@ class Sidecar:
         self._tasks: list[asyncio.Task[Any]] = []
         self._ingest_tasks: list[asyncio.Task[Any]] = []
         self._redis_kick = asyncio.Event()
+        self._push_due = False  # a drift event happened since the last pushed summary
+        self._last_push = float("-inf")  # monotonic time of the last pushed summary
         self._streams: list[dict[str, Any]] = []
         self._streams_seq = -1  # pipeline.applied_seq the cached view was taken at
 
@@ -115,6 +120,8 @@ class Sidecar:
                     (str(d.get("feature", "")), str(d.get("key", "")), str(d.get("type", "")))
                 ] += 1
                 self.pending_events.append(d)
+                if d.get("type") in ("DRIFT_START", "DRIFT_END"):
+                    self._push_due = True
                 log.info(
                     "drift event %s feature=%s key=%s score=%.3f",
                     d.get("type"),
@@ -211,7 +218,8 @@ class Sidecar:
             self.restored = True  # nothing to restore counts as restored: never overwrite live state later
         await self.flush_events()
         await self.checkpoint()
-        await self.publish()
+        await self.publish(notify=self._push_due)  # events missed while down: tell the operator now
+        self._push_due = False
 
     async def checkpoint(self) -> None:
         if self.store is None:
@@ -223,10 +231,18 @@ class Sidecar:
             self.checkpoints["error"] += 1
             raise
 
-    async def publish(self) -> None:
+    async def publish(self, notify: bool = False) -> None:
+        """``P:summary:{pod}`` (and ``P:pods``); ``notify``: also ``PUBLISH P:notify {pod}`` so the
+        operator aggregates this monitor now instead of on its next timer round."""
         if self.store is not None:
             summary = await self.snapshot(self.engine.summary)
-            await self.store.publish_summary(summary, ttl=3 * self.settings.publish_interval)
+            await self.store.publish_summary(summary, ttl=3 * self.settings.publish_interval, notify=notify)
+
+    def _push_wait(self) -> float | None:
+        """Seconds until a due push may go out (debounced), None when no push is due."""
+        if not self._push_due:
+            return None
+        return max(0.0, self._last_push + PUSH_DEBOUNCE - time.monotonic())
 
     async def flush_events(self) -> None:
         if self.store is None or not self.pending_events:
@@ -254,6 +270,12 @@ class Sidecar:
                     next_cp, next_pub = now + s.checkpoint_interval, now + s.publish_interval
                 now = time.monotonic()
                 await self.flush_events()
+                if self._push_wait() == 0.0:
+                    # a drift event: summary + notify now (events are already in P:events), so the
+                    # operator's status follows in about a second instead of a publish interval
+                    self._push_due, self._last_push = False, now
+                    next_pub = now + s.publish_interval
+                    await self.publish(notify=True)
                 if now >= next_cp:
                     next_cp = now + s.checkpoint_interval
                     await self.checkpoint()
@@ -269,8 +291,12 @@ class Sidecar:
             except Exception:  # not Redis's fault (e.g. the engine failed to serialise): say so, go on
                 log.exception("checkpoint/publish step failed")
             self._redis_kick.clear()
+            wait = tick
+            push = self._push_wait()
+            if push is not None and self.redis_up:  # Redis down: the reconnect catch-up notifies
+                wait = min(wait, push)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._redis_kick.wait(), tick)
+                await asyncio.wait_for(self._redis_kick.wait(), wait)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 

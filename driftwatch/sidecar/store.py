@@ -57,6 +57,10 @@ class Store:
         return self.key("events")
 
     @property
+    def notify_key(self) -> str:
+        return self.key("notify")
+
+    @property
     def ingest_key(self) -> str:
         return self.key("ingest")
 
@@ -74,13 +78,17 @@ class Store:
         """``doc``: the checkpoint already serialised (it is built off the event loop)."""
         await self.client.set(self.checkpoint_key, doc)
 
-    async def publish_summary(self, summary: dict[str, Any], ttl: float) -> None:
-        """``P:summary:{pod}`` with a TTL of 3 x the publish interval, and the pod's score in ``P:pods``."""
+    async def publish_summary(self, summary: dict[str, Any], ttl: float, notify: bool = False) -> None:
+        """``P:summary:{pod}`` with a TTL of 3 x the publish interval, and the pod's score in ``P:pods``;
+        ``notify``: then ``PUBLISH P:notify {pod}`` (in the same MULTI, so the operator that hears it
+        reads this summary)."""
         now = time.time()
         doc = {**summary, "pod": self.pod, "time": now}
         async with self.client.pipeline(transaction=True) as p:
             p.set(self.summary_key, dumps(doc), px=max(1, int(ttl * 1000)))
             p.zadd(self.pods_key, {self.pod: now})
+            if notify:
+                p.publish(self.notify_key, self.pod)
             await p.execute()
 
     async def add_events(self, events: list[dict[str, Any]]) -> None:

@@ -33,6 +33,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+#: component -> seconds to start, reported in the terminal summary (CI logs show the cache is reused)
+_START_TIMINGS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _START_TIMINGS:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in _START_TIMINGS.items() if k != "total")
+        terminalreporter.write_line(
+            f"local control plane started in {_START_TIMINGS['total']:.1f}s ({parts})"
+        )
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """The session's cluster. Started once; stopped (and checked to leave no process) at the end."""
@@ -41,6 +53,7 @@ def cluster() -> Iterator[Cluster]:
         return
     local = LocalCluster()
     with local:
+        _START_TIMINGS.update(local.timings)
         yield local
     left = [pid for pid in local.pids if pid_alive(pid)]
     assert not left, f"control-plane processes survived teardown: {left}"

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -27,10 +26,11 @@ import pytest
 import yaml
 
 from driftwatch.localcluster import Cluster
+from driftwatch.localcluster.binaries import cache_dir, helm_env, read_versions
+from driftwatch.operator.localrun import install_crd
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "driftwatch"
-CRD = ROOT / "crds" / "driftwatch.io_driftmonitors.yaml"
 NO_CRD_HERE = ("monitoring.coreos.com/", "cert-manager.io/")
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -38,32 +38,18 @@ RESTRICTED = {
 }
 
 
-def _versions() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / "versions.env").read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
-
-
 @pytest.fixture(scope="module")
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    cache = Path(os.environ.get("DW_CACHE", Path.home() / ".cache" / "driftwatch"))
-    path = cache / f"helm-{_versions()['HELM_VERSION']}" / "helm"
+    path = cache_dir() / f"helm-{read_versions()['HELM_VERSION']}" / "helm"
     if not path.is_file():
         pytest.skip(f"helm not built ({path}); run `make k8s-bins`")
-    home = tmp_path_factory.mktemp("helm-home")
-    env = dict(os.environ)
-    env.update(
-        HELM_CACHE_HOME=str(home / "cache"),
-        HELM_CONFIG_HOME=str(home / "config"),
-        HELM_DATA_HOME=str(home / "data"),
-    )
-    return str(path), env
+    return str(path), helm_env(tmp_path_factory.mktemp("helm-home"))
 
 
 @pytest.fixture(scope="module")
 def crd(cluster: Cluster) -> None:
     """The DriftMonitor CRD, applied for real (idempotent; other tests apply the same file)."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/driftmonitors.driftwatch.io", "--timeout=60s")
+    install_crd(cluster)
 
 
 def helm_run(helm: tuple[str, dict[str, str]], cluster: Cluster, *args: str, check: bool = True) -> str:
@@ -80,7 +66,7 @@ def template(
 ) -> list[dict[str, Any]]:
     path, env = helm
     # helm built from source reports Kubernetes v1.20 to `helm template`: render for the tested version
-    kube_version = _versions()["K8S_VERSION"].removeprefix("v")
+    kube_version = read_versions()["K8S_VERSION"].removeprefix("v")
     cmd = [path, "template", release, str(CHART), "--namespace", namespace, "--kube-version", kube_version]
     for v in values:
         cmd += ["--set", v]

@@ -9,7 +9,6 @@ and Pod Security admission enforces ``restricted``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from driftwatch.localcluster import Cluster, LocalCluster
+from driftwatch.operator import localrun
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
 
@@ -52,18 +52,20 @@ def k8s(api: client.ApiClient) -> Apis:
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
     """Poll until ``check`` returns something truthy and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    return localrun.wait_for(check, timeout, what, interval)
 
 
 def owned_by(items: list[Any], uid: str) -> list[Any]:
     return [o for o in items if any(ref.uid == uid for ref in (o.metadata.owner_references or []))]
+
+
+def replica_set_of(apps: Any, namespace: str, dep: Any, what: str) -> Any:
+    """Wait (up to 60 s) for the ReplicaSet the controller creates for Deployment ``dep``."""
+    return wait_for(
+        lambda: owned_by(apps.list_namespaced_replica_set(namespace).items, dep.metadata.uid),
+        timeout=60,
+        what=what,
+    )[0]
 
 
 def deployment(name: str, replicas: int = 2) -> dict[str, Any]:
@@ -87,11 +89,7 @@ def test_deployment_gets_replicaset_and_pending_pods(cluster: Cluster, k8s: Apis
     apps, core = k8s.apps, k8s.core
     dep = apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
 
-    rs = wait_for(
-        lambda: owned_by(apps.list_namespaced_replica_set(namespace).items, dep.metadata.uid),
-        timeout=60,
-        what="the Deployment's ReplicaSet",
-    )[0]
+    rs = replica_set_of(apps, namespace, dep, "the Deployment's ReplicaSet")
     assert rs.spec.replicas == 2
 
     def pods() -> list[Any]:
@@ -107,11 +105,7 @@ def test_deployment_gets_replicaset_and_pending_pods(cluster: Cluster, k8s: Apis
 def test_deleting_deployment_garbage_collects(k8s: Apis, namespace: str) -> None:
     apps, core = k8s.apps, k8s.core
     dep = apps.create_namespaced_deployment(namespace, deployment("gc", replicas=1))
-    rs = wait_for(
-        lambda: owned_by(apps.list_namespaced_replica_set(namespace).items, dep.metadata.uid),
-        timeout=60,
-        what="ReplicaSet",
-    )[0]
+    rs = replica_set_of(apps, namespace, dep, "ReplicaSet")
     wait_for(
         lambda: owned_by(core.list_namespaced_pod(namespace).items, rs.metadata.uid), timeout=60, what="Pod"
     )

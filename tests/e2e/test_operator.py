@@ -11,7 +11,8 @@ What each test proves:
   annotation and unselected pods are respected; a pod that predates the monitor is named in status.
 * ``test_status_stable_then_drifting``: a real ``driftwatch sidecar`` (standing in for the pod's: there
   is no kubelet) with the rendered ConfigMap and POD_NAME of a real Pod, fed by ``driftwatch simulate``,
-  drives status Initializing -> Stable -> Drifting with Events, and the gate answers 200 then 409.
+  drives status Initializing -> Stable -> Drifting with Events, and the gate answers 200 then 409; the
+  sidecar's drift event reaches the operator as a Redis notification (``P:notify``).
 * ``test_operator_down_failure_policy_ignore`` (last): with the operator stopped, Pods are still created
   (without the sidecar); restarted, it resumes.
 """
@@ -37,6 +38,7 @@ from driftwatch.operator.localrun import (
     OperatorProcess,
     RedisServer,
     free_port,
+    http_ok,
     install_prometheus_crd_stubs,
     operator_stack,
     remove_prometheus_crd_stubs,
@@ -368,7 +370,7 @@ def test_status_stable_then_drifting(
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{metrics}/healthz"), 30, "sidecar health")
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{metrics}/healthz"), 30, "sidecar health")
         target = f"http://127.0.0.1:{ingest}"
 
         def simulate(mode: str, seconds: float, change_at: float = 0.5) -> None:
@@ -427,6 +429,18 @@ def test_status_stable_then_drifting(
         assert 'driftwatch_operator_admission_reviews_total{decision="injected"}' in exposition
         assert "driftwatch_operator_status_writes_total" in exposition
 
+        def notified() -> bool:
+            """The sidecar's DRIFT_START reached the operator as a P:notify (whichever path wrote the
+            status first: with a 1 s timer here, the timer may have)."""
+            with urllib.request.urlopen(f"{op.gate_url}/metrics", timeout=5) as r:
+                lines = r.read().decode().splitlines()
+            return any(
+                ln.startswith("driftwatch_operator_notifications_total{") and float(ln.split()[-1]) >= 1
+                for ln in lines
+            )
+
+        wait_for(notified, 20, "the operator hearing the sidecar's notification")
+
         def reasons() -> set[str] | None:
             got = {e["reason"] for e in events(cluster, ns, "api")}
             return got if {"PhaseStable", "PhaseDrifting", "DriftStarted"} <= got else None
@@ -438,14 +452,6 @@ def test_status_stable_then_drifting(
         sidecar.terminate()
         sidecar.wait(10)
         log.close()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 # --- availability (last: it stops and restarts the operator) ---------------------------------------------

@@ -32,6 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
+from driftwatch.localcluster import binaries
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,22 +57,9 @@ COPIES = {
 NAMESPACE = "dw-system"
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for line in (ROOT / "versions.env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
 def kube_version() -> str:
     """helm built from source reports Kubernetes v1.20 to `helm template`; render for the tested version."""
-    return _versions()["K8S_VERSION"].removeprefix("v")
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("DW_CACHE", Path.home() / ".cache" / "driftwatch"))
+    return binaries.read_versions()["K8S_VERSION"].removeprefix("v")
 
 
 def _tool(path: Path, name: str) -> str:
@@ -81,12 +70,14 @@ def _tool(path: Path, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    return _tool(_cache() / f"helm-{_versions()['HELM_VERSION']}" / "helm", "helm")
+    return _tool(binaries.cache_dir() / f"helm-{binaries.read_versions()['HELM_VERSION']}" / "helm", "helm")
 
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    return _tool(_cache() / f"kubernetes-{_versions()['K8S_VERSION']}" / "kubectl", "kubectl")
+    return _tool(
+        binaries.cache_dir() / f"kubernetes-{binaries.read_versions()['K8S_VERSION']}" / "kubectl", "kubectl"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +91,7 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def helm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Keep helm's cache/config/data out of the user's home."""
-    home = tmp_path_factory.mktemp("helm-home")
-    env = dict(os.environ)
-    env.update(
-        HELM_CACHE_HOME=str(home / "cache"),
-        HELM_CONFIG_HOME=str(home / "config"),
-        HELM_DATA_HOME=str(home / "data"),
-    )
-    return env
+    return binaries.helm_env(tmp_path_factory.mktemp("helm-home"))
 
 
 def run(
@@ -139,6 +123,22 @@ def render(
     for v in values:
         args += ["--set", v]
     return docs(run(*args, env=env).stdout)
+
+
+def render_rejected(helm: str, env: dict[str, str], value: str) -> subprocess.CompletedProcess[str]:
+    """``helm template`` with one ``--set`` that should fail: the result, whatever its exit code."""
+    return run(
+        helm,
+        "template",
+        "x",
+        str(CHART),
+        "--kube-version",
+        kube_version(),
+        "--set",
+        value,
+        env=env,
+        check=False,
+    )
 
 
 def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -407,35 +407,13 @@ def test_existing_secret_redis_and_webhook_disabled(
 def test_values_schema_rejects_bad_values(
     helm: str, helm_env: dict[str, str], value: str, field: str
 ) -> None:
-    result = run(
-        helm,
-        "template",
-        "x",
-        str(CHART),
-        "--kube-version",
-        kube_version(),
-        "--set",
-        value,
-        env=helm_env,
-        check=False,
-    )
+    result = render_rejected(helm, helm_env, value)
     assert result.returncode != 0, f"{value} was accepted"
     assert field in result.stderr, result.stderr
 
 
 def test_external_redis_needs_a_url(helm: str, helm_env: dict[str, str]) -> None:
-    result = run(
-        helm,
-        "template",
-        "x",
-        str(CHART),
-        "--kube-version",
-        kube_version(),
-        "--set",
-        "redis.enabled=false",
-        env=helm_env,
-        check=False,
-    )
+    result = render_rejected(helm, helm_env, "redis.enabled=false")
     assert result.returncode != 0
     assert "redis.url or redis.existingSecret is required" in result.stderr
 

@@ -118,3 +118,31 @@ def test_starts_without_redis_then_publishes_when_it_appears(sidecar_factory, re
     doc = json.loads(r.get(f"{P}:checkpoint:pod-0"))
     assert ["latency_ms", "", 50] in doc["sidecar"]["ingested"]
     assert time.time() - doc["time"] < 30
+
+
+def test_drift_event_pushes_summary_and_notifies_at_once(sidecar_factory, redis_server) -> None:
+    """A DRIFT_START publishes the summary and ``PUBLISH P:notify pod`` right away, not on the (here
+    hour-long) publish interval: the operator's status follows the event within a second or so."""
+    r = redis_server.client()
+    ps = r.pubsub(ignore_subscribe_messages=True)
+    ps.psubscribe("driftwatch:*:notify")
+    sc = sidecar_factory(
+        redis_url=redis_server.url, state={"checkpointInterval": "1h", "publishInterval": "1h"}
+    )
+    learn_baseline(sc)
+    for i in range(5):
+        sc.post({"samples": baseline_samples(200, mean=200.0, seed=70 + i)})
+    deadline = time.monotonic() + 20
+    msg = None
+    while msg is None and time.monotonic() < deadline:
+        msg = ps.get_message(timeout=1.0)
+    assert msg is not None, "no notification after a drift event"
+    assert msg["channel"] in (f"{P}:notify", f"{P}:notify".encode())
+    assert msg["data"] in ("pod-0", b"pod-0")
+    # published in the same MULTI as the summary: whoever hears it reads the drifting summary
+    summary = json.loads(r.get(f"{P}:summary:pod-0"))
+    assert any(s["feature"] == "latency_ms" and s["state"] == "Drifting" for s in summary["streams"])
+    events = [json.loads(f[b"event"]) for _, f in r.xrange(f"{P}:events")]
+    assert any(e["type"] == "DRIFT_START" for e in events)
+    ps.close()
+    assert sc.stop() == 0

@@ -216,3 +216,41 @@ def test_injection_disabled_on_monitor() -> None:
 def test_two_monitors_first_by_name_wins() -> None:
     d = inject.decide(pod({"app": "payments"}), [monitor("zeta"), monitor("alpha")], OPTS)
     assert d.monitor == "alpha"
+
+
+@pytest.mark.parametrize("volumes", [None, [{"name": "data", "emptyDir": {}}]])
+def test_from_config_map_baseline_is_mounted_and_rendered(volumes: Any) -> None:
+    m = monitor(baseline={"mode": "fromConfigMap", "configMap": "payments-reference"})
+    p = pod({"app": "payments"}, volumes=volumes)
+    out = apply(p, inject.decide(p, [m], OPTS).patch)
+    vols = {v["name"]: v for v in out["spec"]["volumes"]}
+    assert vols["driftwatch-baseline"]["configMap"] == {
+        "name": "payments-reference",
+        "optional": False,  # a missing ConfigMap keeps the pod from starting: visible
+        "defaultMode": 0o444,
+    }
+    assert vols["driftwatch-config"]["configMap"]["name"] == "driftwatch-payments"
+    if volumes:
+        assert "data" in vols
+    sidecar = next(c for c in out["spec"]["containers"] if c["name"] == "driftwatch-sidecar")
+    mounts = {v["name"]: v for v in sidecar["volumeMounts"]}
+    assert mounts["driftwatch-baseline"] == {
+        "name": "driftwatch-baseline",
+        "mountPath": "/etc/driftwatch/baseline",
+        "readOnly": True,
+    }
+    # the sidecar reads the same directory (its state.baselineDir)
+    cfg = yaml.safe_load(render.config_map(m, OPTS)["data"]["sidecar.yaml"])
+    assert cfg["state"]["baselineDir"] == mounts["driftwatch-baseline"]["mountPath"]
+    assert cfg["spec"]["baseline"]["configMap"] == "payments-reference"
+    assert inject.decide(out, [m], OPTS).patch == []  # never twice
+
+
+def test_learned_baseline_mounts_nothing_extra() -> None:
+    m = monitor()
+    out = apply(pod({"app": "payments"}), inject.decide(pod({"app": "payments"}), [m], OPTS).patch)
+    assert [v["name"] for v in out["spec"]["volumes"]] == ["driftwatch-config"]
+    sidecar = next(c for c in out["spec"]["containers"] if c["name"] == "driftwatch-sidecar")
+    assert [v["name"] for v in sidecar["volumeMounts"]] == ["driftwatch-config"]
+    cfg = yaml.safe_load(render.config_map(m, OPTS)["data"]["sidecar.yaml"])
+    assert "baselineDir" not in cfg["state"]

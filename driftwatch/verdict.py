@@ -1,0 +1,47 @@
+"""The rollout verdict of a DriftMonitor's status: one pure function for every gate.
+
+``driftwatch gate`` (the CLI, an exit code) and the operator's ``/v1/gate`` endpoint (an HTTP status)
+both answer from here, so they can never disagree. Imports nothing beyond the standard library: the CLI
+must not pay for aiohttp or kopf.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+VERDICTS = ("Pass", "Fail", "Inconclusive")
+
+
+def verdict_of_status(
+    status: Mapping[str, Any],
+    generation: int | None = None,
+    now: dt.datetime | None = None,
+    max_age: float | None = None,
+) -> tuple[str, str]:
+    """(verdict, reason) for a monitor's status; the reason is "" unless the verdict was downgraded.
+
+    A missing or unknown verdict is Inconclusive, and so is a status written for an older spec
+    (observedGeneration behind ``generation``). With ``now`` and ``max_age`` the status must also be
+    fresh: older than ``max_age`` seconds, or a decisive verdict without ``lastUpdate``, is Inconclusive.
+    """
+    verdict = str(status.get("verdict") or "Inconclusive")
+    if verdict not in VERDICTS:
+        verdict = "Inconclusive"
+    reason = ""
+    observed = status.get("observedGeneration")
+    if generation is not None and observed is not None and observed != generation:
+        verdict, reason = "Inconclusive", f"status is for generation {observed}, the spec is at {generation}"
+    if now is not None and max_age is not None:
+        last = status.get("lastUpdate")
+        if last:
+            age = (now - dt.datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds()
+            if age > max_age:
+                verdict, reason = (
+                    "Inconclusive",
+                    f"status is {age:.0f}s old (operator or sidecars not reporting)",
+                )
+        elif verdict != "Inconclusive" and not reason:
+            verdict, reason = "Inconclusive", "no status yet"
+    return verdict, reason

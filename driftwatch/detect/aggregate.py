@@ -7,7 +7,12 @@ category counts exactly). A feature is Drifting at monitor level when
 * the merged current window differs from the merged baseline at the spec's sensitivity (a two-sample
   test whose level is the budget's share for a window of that size) *and* by a practically relevant
   amount (large merged samples make any test significant for negligible differences), or
-* at least half of the reporting pods say Drifting.
+* a strict majority of the reporting pods say Drifting.
+
+Why a majority and not "any pod": each pod's detector spends the false-alarm budget on its own stream,
+so "any pod" would multiply the monitor's false alarms by the pod count (two pods, twice the alarms).
+A real change in what a Deployment serves reaches most of its pods; one pod alone that deviates
+strongly still moves the merged test above.
 """
 
 from __future__ import annotations
@@ -159,7 +164,7 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
             test_drift = p_value < alpha and relevant
             if not relevant:
                 score = min(score, 0.45)  # significant but negligible: at most a warning
-        vote_drift = len(drifting) * 2 >= len(pods) and bool(drifting)
+        vote_drift = len(drifting) * 2 > len(pods)
         if vote_drift:
             pod_scores = sorted((float(s.get("score", 0.0)) for s in drifting), reverse=True)
             score = max(score, pod_scores[(len(pod_scores) - 1) // 2])

@@ -43,5 +43,9 @@ def configure(settings: kopf.OperatorSettings, *, workers: int = 20) -> None:
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = "driftwatch-operator"
     settings.execution.max_workers = workers
+    # A deletion waits for the object's timer to exit; if a timer round is mid-flight when the delete
+    # arrives, kopf re-checks only every `cancellation_polling` seconds (default 60) -- `kubectl delete`
+    # then hung for a minute. Timer rounds take milliseconds, so check every second.
+    settings.background.cancellation_polling = 1
     # retry a failed handler quickly at first (API server blips), then back off
     settings.queueing.error_delays = (1, 2, 5, 10, 30, 60, 120)

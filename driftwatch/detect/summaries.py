@@ -167,6 +167,7 @@ class QuantileSketch:
     SUB_BITS = 5
     RELATIVE_ERROR = 2.0 ** -(SUB_BITS + 1)
     _SHIFT = 52 - SUB_BITS
+    _SMALLEST_BUCKETED = float(np.array([1 << (52 - SUB_BITS)], np.int64).view(np.float64)[0])
 
     __slots__ = ("neg", "pos", "zero")
 
@@ -189,7 +190,10 @@ class QuantileSketch:
             return
         bits = np.ascontiguousarray(x, np.float64).view(np.int64)
         idx = (bits & _ABS) >> self._SHIFT
-        if x.min() > 0:  # the common case (latencies, sizes): one store, no masks
+        # the common case (latencies, sizes): one store, no masks. The bound is the smallest value
+        # with a bucket of its own: below it (zero and the tiniest subnormals, bucket 0) counts as
+        # zero, whatever else is in the batch -- so merged sketches equal the whole one exactly.
+        if x.min() >= self._SMALLEST_BUCKETED:
             self.pos.add_indices(idx)
             return
         nonzero = idx > 0  # idx 0: zero and the smallest subnormals

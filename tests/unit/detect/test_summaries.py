@@ -99,3 +99,15 @@ def test_numeric_summary_json_round_trip() -> None:
     assert NumericSummary.from_dict(d).to_dict() == s.to_dict()
     empty = json.loads(json.dumps(NumericSummary().to_dict()))
     assert NumericSummary.from_dict(empty).n == 0
+
+
+def test_sketch_counts_the_tiniest_subnormals_as_zero_in_any_batch() -> None:
+    # found by hypothesis: 5e-324 alone took the all-positive fast path into bucket 0 of `pos`,
+    # while next to a 0.0 it was counted as zero -- so merge(parts) != whole
+    x = np.array([5e-324, 0.0])
+    whole, pa, pb = QuantileSketch(8), QuantileSketch(8), QuantileSketch(8)
+    whole.update(x)
+    pa.update(x[:1])
+    pb.update(x[1:])
+    assert pa.merge(pb).to_dict() == whole.to_dict()
+    assert whole.zero == 2

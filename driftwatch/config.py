@@ -144,11 +144,19 @@ class BaselineSpec:
     start: str | None = None
     end: str | None = None
     config_map: str | None = None
+    # samples a drift must persist before its regime becomes the baseline (0 = never: a rollout gate
+    # wants the old baseline kept); None = the default, 2 x window (see docs/detection.md)
+    adopt_after: int | None = None
+
+    @property
+    def adopt_samples(self) -> int:
+        """``adopt.after`` resolved: samples of Drifting before adoption, 0 for ``never``."""
+        return 2 * self.window if self.adopt_after is None else self.adopt_after
 
     @classmethod
     def parse(cls, d: Any, path: str) -> BaselineSpec:
         d = _obj(d, path)
-        _unknown(d, {"mode", "minSamples", "window", "start", "end", "configMap"}, path)
+        _unknown(d, {"mode", "minSamples", "window", "start", "end", "configMap", "adopt"}, path)
         mode = _enum(d, "mode", path, "learned", ("learned", "fromWindow", "fromConfigMap"))
         min_samples = _int(d, "minSamples", path, 100, 10, 1_000_000)
         window = _int(d, "window", path, max(1000, min_samples), 10, 10_000_000)
@@ -166,7 +174,8 @@ class BaselineSpec:
             raise ConfigError(f"{path}.end", f"must be after start ({start}), got {end}")
         if mode == "fromConfigMap" and not cm:
             raise ConfigError(f"{path}.configMap", "mode fromConfigMap needs configMap")
-        return cls(mode, min_samples, window, start, end, cm)
+        adopt = _adopt_after(d.get("adopt"), f"{path}.adopt")
+        return cls(mode, min_samples, window, start, end, cm, adopt)
 
     @property
     def start_ts(self) -> float | None:
@@ -177,6 +186,21 @@ class BaselineSpec:
     def end_ts(self) -> float | None:
         """``end`` as epoch seconds (None when unset)."""
         return None if self.end is None else parse_time(self.end)
+
+
+def _adopt_after(d: Any, path: str) -> int | None:
+    """``adopt: {after: N | never}`` (or the shorthand ``adopt: never``) -> samples, 0, or None."""
+    if d is None:
+        return None
+    if d == "never":
+        return 0
+    d = _obj(d, path)
+    _unknown(d, {"after"}, path)
+    if "after" not in d:
+        return None
+    if d["after"] == "never":
+        return 0
+    return _int(d, "after", path, 0, 10, 100_000_000)
 
 
 def parse_time(text: str) -> float:

@@ -148,6 +148,13 @@ class StreamMonitor(ABC):
         fewer they are the start of a learned baseline (the stream keeps learning from its samples)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be seeded")
 
+    #: whether ``adopt`` is implemented (the drift lifecycle; presets keep their own recovery rules)
+    can_adopt: ClassVar[bool] = False
+
+    def adopt(self, values: np.ndarray | None = None) -> None:
+        """Make ``values`` (default: the recent samples) the baseline and go Stable."""
+        raise NotImplementedError(f"{type(self).__name__} cannot adopt a new baseline")
+
     @property
     @abstractmethod
     def score(self) -> float: ...

@@ -43,6 +43,8 @@ class StreamStatus:
     note: str = ""
     #: rejections by reason (the engine's own; non-finite values are in ``rejected`` only)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
+    #: index of the last DRIFT_END that adopted a drifted regime as the baseline (None: never)
+    adopted_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +58,7 @@ NONFINITE_VALUE = "NaN, inf or |x| > 1e150 in the baseline window"
 
 class _Stream:
     __slots__ = (
+        "adopted_at",
         "collected",
         "feature",
         "key",
@@ -78,6 +81,7 @@ class _Stream:
         self.monitor = monitor
         self.position = 0  # values passed in so far (accepted + rejected)
         self.since: int | None = None  # index of the last transition
+        self.adopted_at: int | None = None  # index of the last adoption (DRIFT_END reason adopted)
         self.recent: deque[tuple[int, np.ndarray]] = deque()  # (start position, caller index array)
         self.source = "learned"
         self.note = ""
@@ -320,6 +324,8 @@ class Engine:
         index = self._index_at(st, pos, idx)
         onset = None if t.onset_position is None else self._index_at(st, t.onset_position, idx)
         st.since = index
+        if t.evidence.get("reason") == "adopted":
+            st.adopted_at = index
         spec = self.spec.sensitivity
         return DriftEvent(
             id=event_id(self.name, st.feature, st.key, t.type.value, index),
@@ -360,9 +366,26 @@ class Engine:
                     baseline_source=st.source,
                     note=self._note(st),
                     rejected_reasons=dict(st.reasons),
+                    adopted_at=st.adopted_at,
                 )
             )
         return out
+
+    def adopt(self, feature: str | None = None, key: str | None = None) -> list[tuple[str, str]]:
+        """Make the current regime the baseline of every Drifting stream (of ``feature`` / ``key`` when
+        given): the engine call behind ``driftwatch ack --adopt``. Returns the (feature, key) pairs
+        adopted; streams whose monitor has no adoption (the compatibility presets) are left as they are.
+        """
+        done = []
+        for st in self._streams.values():
+            if (feature is not None and st.feature != feature) or (key is not None and st.key != key):
+                continue
+            if st.monitor.state != State.DRIFTING or not st.monitor.can_adopt:
+                continue
+            st.monitor.adopt()
+            st.adopted_at = st.position
+            done.append((st.feature, st.key))
+        return done
 
     def _note(self, st: _Stream) -> str:
         if not st.waiting:
@@ -375,7 +398,7 @@ class Engine:
         streams = []
         for s in self.streams():
             d = s.to_dict()
-            for k in ("rejected", "baseline_source", "note", "rejected_reasons"):
+            for k in ("rejected", "baseline_source", "note", "rejected_reasons", "adopted_at"):
                 del d[k]
             streams.append(d)
         return {"version": 1, "streams": streams}
@@ -395,6 +418,7 @@ class Engine:
                     "kind": st.kind,
                     "position": st.position,
                     "since": st.since,
+                    "adopted_at": st.adopted_at,
                     "monitor": type(st.monitor).__name__,
                     "state": st.monitor.to_dict(),
                     "baseline": {
@@ -420,6 +444,7 @@ class Engine:
             st = _Stream(s["feature"], s["key"], s["kind"], mon)
             st.position = int(s["position"])
             st.since = s["since"]
+            st.adopted_at = s.get("adopted_at")
             b = s.get("baseline")
             if b is not None:
                 st.source, st.note, st.waiting = b["source"], b["note"], bool(b["waiting"])

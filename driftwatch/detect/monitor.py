@@ -330,6 +330,7 @@ class NumericMonitor(_StateMachine):
     K = 0.3
     K_SCALE = 0.5  # |e| moves by > 1 sd when the std doubles: 0.5 is near-optimal there
     SHAPE_WINDOW = 200
+    can_adopt = True
     BUFFER_CAP = 1024  # baseline values kept for fitting (float32, ~5.5 KB base64), dropped once frozen
     RING = 256  # recent raw values kept for evidence
     CAP = 2.0  # while Drifting, a CUSUM statistic is capped at CAP * h (score 1)
@@ -349,9 +350,15 @@ class NumericMonitor(_StateMachine):
         warning: float = 0.2,
         critical: float = 0.5,
         transform: str = "auto",
+        adopt_after: int = 0,
     ) -> None:
         super().__init__(min_samples, window, budget, recovery, warning, critical)
         self.transform = transform
+        # drift lifecycle: after this many samples of Drifting the new regime becomes the baseline
+        # (0 = never); drift_since is the absolute sample index of the current DRIFT_START
+        self.adopt_after = int(adopt_after)
+        self.drift_since = 0
+        self.adopted = 0  # times a drifted regime became the baseline
         self.buffer = np.zeros(0, np.float32)
         self.base_n = 0  # samples in the fitted baseline
         self.frozen = False
@@ -381,6 +388,7 @@ class NumericMonitor(_StateMachine):
             spec.sensitivity.warning,
             spec.sensitivity.critical,
             getattr(feature, "transform", "auto") if feature is not None else "auto",
+            spec.baseline.adopt_samples,
         )
 
     # -- fitting ----------------------------------------------------------------------------------------
@@ -615,7 +623,10 @@ class NumericMonitor(_StateMachine):
                 # than the whole rest of a big batch (the capped scan costs log2(n) passes)
                 end = min(n, i + max(8 * self.recovery, 1024) * (1 << min(self._drift_chunks, 16)))
                 self._drift_chunks += 1
+                if self.adopt_after:  # stop the chunk where the drift is old enough to adopt
+                    end = min(end, i + max(1, self.drift_since + self.adopt_after - self.samples))
             seg = x[i:end]
+            adopted_now = False
             inputs, csums = self._inputs(x, i, end)
             if self.state == State.STABLE:
                 p, det = self._first_alarm(inputs, csums)
@@ -640,9 +651,13 @@ class NumericMonitor(_StateMachine):
                 used = seg.size if p < 0 else p + 1
                 if p >= 0:
                     out.append(self._end(x, i + p, start, pos_map))
+                elif self.adopt_after and self.samples + used - self.drift_since >= self.adopt_after:
+                    out.append(self._adopt(x, i + used - 1, start, pos_map))
+                    adopted_now = True
             self.samples += used
             self.x_prev = float(seg[used - 1])
-            self.e_prev = float(inputs[0][used - 1])
+            if not adopted_now:  # after an adoption _fit has set it on the new scale
+                self.e_prev = float(inputs[0][used - 1])
             i += used
         self._cache = None
         self._summarise(x)
@@ -712,6 +727,7 @@ class NumericMonitor(_StateMachine):
     ) -> Transition:
         self.state = State.DRIFTING
         self.normal_run = 0
+        self.drift_since = start + p + 1  # samples seen when the drift began
         label = str(getattr(det, "label", det.name))
         self.alarm_detector = label
         onset = getattr(det, "onset", None)
@@ -739,8 +755,63 @@ class NumericMonitor(_StateMachine):
             detector=label,
             score=round(self.score, 6),
             onset_position=None,
-            evidence={"baseline": self._baseline_described(), "current": describe(recent)},
+            evidence={
+                "reason": "recovered",
+                "baseline": self._baseline_described(),
+                "current": describe(recent),
+            },
         )
+
+    def _adopt(self, x: np.ndarray, p: int, start: int, pos_map: np.ndarray | None) -> Transition:
+        """The drift has lasted ``adopt_after`` samples: its regime becomes the baseline.
+
+        The new baseline is fitted from the most recent values (the ring, all post-onset once the drift
+        is older than RING), exactly as a learned baseline is fitted at start-up; if the ring holds
+        fewer than ``min_samples`` values the stream learns the rest from the samples that follow
+        (Initializing). The DRIFT_END carries the replaced baseline."""
+        recent = self._recent(x, p)
+        label = self.alarm_detector
+        replaced = self._baseline_described()
+        self.adopt(recent)
+        return Transition(
+            type=EventType.DRIFT_END,
+            position=self._raw_pos(p, pos_map),
+            detector=label,
+            score=0.0,
+            onset_position=None,
+            evidence={
+                "reason": "adopted",
+                "replaced": replaced,
+                "baseline": describe(recent),
+                "current": describe(recent),
+            },
+        )
+
+    def adopt(self, values: np.ndarray | None = None) -> None:
+        """Make ``values`` (default: the recent ring) the new baseline and go Stable -- the engine call
+        behind automatic adoption and ``driftwatch ack --adopt``. Detector thresholds are re-derived
+        from the new baseline; counters (samples, rejected) carry on."""
+        x = self._to64(self.ring) if values is None else np.asarray(values, np.float64)
+        self.state = State.INITIALIZING
+        self.alarm_detector = ""
+        self.normal_run = 0
+        self.detectors = []
+        self.std = None
+        self.frozen = False
+        self.base_n = 0
+        self.phi = 0.0
+        self.slow = [0, 0.0, 0.0, 0.0]
+        self.baseline = NumericSummary()
+        self._described = None
+        self.buffer = np.zeros(0, np.float32)
+        self.adopted += 1
+        x = x[: max(self._cap_n, self.min_samples)]
+        if x.size:
+            self.baseline.update(x[: self.window])
+            self.buffer = self._to32(x)
+        if self.buffer.size >= self.min_samples:
+            self._fit()
+            self.state = State.STABLE
 
     def _baseline_described(self) -> dict[str, Any]:
         """The baseline's evidence numbers, cached per baseline size (sketch quantiles are not free)."""
@@ -794,12 +865,15 @@ class NumericMonitor(_StateMachine):
             "pending": self.pending,
             "unit": self.unit,
             "detectors": [d.to_dict() for d in self.detectors],
+            "adopt": [self.adopt_after, self.drift_since, self.adopted],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NumericMonitor:
         ms, win, budget, rec, warn, crit = d["params"]
-        m = cls(ms, win, budget, rec, warn, crit, d["transform"])
+        after, since, adopted = d.get("adopt", (0, 0, 0))  # checkpoints from before the lifecycle
+        m = cls(ms, win, budget, rec, warn, crit, d["transform"], int(after))
+        m.drift_since, m.adopted = int(since), int(adopted)
         m._restore_state(d)
         m.buffer = unpack_f32(d["buffer"])
         m.base_n, m.frozen = int(d["base_n"]), bool(d["frozen"])

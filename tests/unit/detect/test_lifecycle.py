@@ -1,0 +1,103 @@
+"""The drift lifecycle: a drift that persists ``adopt_after`` samples becomes the baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from driftwatch.config import BaselineSpec, ConfigError
+from driftwatch.detect.base import EventType, State
+from driftwatch.detect.monitor import NumericMonitor
+
+
+def _step(seed: int = 2, before: int = 2_000, after: int = 6_000, shift: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(0, 1, before), rng.normal(shift, 1, after)])
+
+
+def _events(m: NumericMonitor, x: np.ndarray, batch: int) -> list[tuple[str, int, str | None]]:
+    out = []
+    for i in range(0, x.size, batch):
+        for t in m.update(x[i : i + batch]):
+            out.append((t.type.value, i + t.position, t.evidence.get("reason")))
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 97, 100_000])
+def test_a_persistent_step_is_adopted_after_the_configured_samples(batch: int) -> None:
+    m = NumericMonitor(adopt_after=1_000)
+    ev = _events(m, _step(), batch)
+    assert ev[0][0] == "DRIFT_START"
+    assert 2_000 <= ev[0][1] < 2_100
+    assert ev[1] == ("DRIFT_END", ev[0][1] + 1_000, "adopted")
+    assert len(ev) == 2, ev  # the new regime is the baseline now: no further alarm
+    assert m.state == State.STABLE
+    assert m.adopted == 1
+
+
+def test_adoption_evidence_carries_the_replaced_baseline() -> None:
+    m = NumericMonitor(adopt_after=500)
+    ts = [t for t in m.update(_step()) if t.type == EventType.DRIFT_END]
+    ev = ts[0].evidence
+    assert ev["reason"] == "adopted"
+    assert abs(ev["replaced"]["mean"]) < 0.3
+    assert abs(ev["baseline"]["mean"] - 3.0) < 0.3
+
+
+def test_never_keeps_drifting_and_recovery_still_ends_a_drift() -> None:
+    m = NumericMonitor(adopt_after=0)
+    ev = _events(m, _step(), 1000)
+    assert [e[0] for e in ev] == ["DRIFT_START"]
+    assert m.state == State.DRIFTING
+    back = np.random.default_rng(5).normal(0, 1, 2_000)
+    rec = [(t.type.value, t.evidence.get("reason")) for t in m.update(back)]
+    assert rec == [("DRIFT_END", "recovered")]
+
+
+def test_adopt_on_acknowledgement() -> None:
+    m = NumericMonitor(adopt_after=0)
+    m.update(_step(after=1_000))
+    assert m.state == State.DRIFTING
+    m.adopt()  # what `driftwatch ack --adopt` calls
+    assert m.state == State.STABLE
+    assert m.update(np.random.default_rng(9).normal(3.0, 1, 5_000)) == []
+
+
+def test_checkpoint_restore_mid_adoption_gives_the_same_events() -> None:
+    x = _step()
+    whole = NumericMonitor(adopt_after=1_000)
+    expected = _events(whole, x, 500)
+    a = NumericMonitor(adopt_after=1_000)
+    got = _events(a, x[:2_600], 500)  # drifting, 500-odd samples short of adoption
+    assert a.state == State.DRIFTING
+    b = NumericMonitor.from_dict(a.to_dict())
+    for i in range(2_600, x.size, 500):
+        for t in b.update(x[i : i + 500]):
+            got.append((t.type.value, i + t.position, t.evidence.get("reason")))
+    assert got == expected
+
+
+def test_spec_adopt_field() -> None:
+    assert BaselineSpec.parse({}, "spec.baseline").adopt_samples == 2_000
+    assert BaselineSpec.parse({"adopt": {"after": 500}}, "spec.baseline").adopt_samples == 500
+    assert BaselineSpec.parse({"adopt": {"after": "never"}}, "spec.baseline").adopt_samples == 0
+    assert BaselineSpec.parse({"adopt": "never"}, "spec.baseline").adopt_samples == 0
+    with pytest.raises(ConfigError) as e:
+        BaselineSpec.parse({"adopt": {"after": "soon"}}, "spec.baseline")
+    assert e.value.field == "spec.baseline.adopt.after"
+
+
+def test_engine_adopt_is_the_acknowledgement_call() -> None:
+    from driftwatch.config import MonitorSpec
+    from driftwatch.detect import Engine
+
+    spec = MonitorSpec.parse({"features": [{"name": "x", "type": "numeric"}], "baseline": {"adopt": "never"}})
+    eng = Engine(spec, name="t")
+    eng.update("x", _step(after=1_000))
+    assert [s.state for s in eng.streams()] == ["Drifting"]
+    assert eng.adopt("x") == [("x", "")]
+    st = eng.streams()[0]
+    assert st.state == "Stable"
+    assert st.adopted_at == 3_000
+    back = Engine.from_dict(eng.to_dict(), spec, "t")
+    assert back.streams()[0].adopted_at == 3_000

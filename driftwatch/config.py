@@ -189,11 +189,9 @@ class BaselineSpec:
 
 
 def _adopt_after(d: Any, path: str) -> int | None:
-    """``adopt: {after: N | never}`` (or the shorthand ``adopt: never``) -> samples, 0, or None."""
+    """``adopt: {after: N | never}`` -> samples, 0 (never), or None (the default)."""
     if d is None:
         return None
-    if d == "never":
-        return 0
     d = _obj(d, path)
     _unknown(d, {"after"}, path)
     if "after" not in d:

@@ -52,6 +52,8 @@ class FeatureStatus:
     since: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     pods_drifting: int = 0
+    #: latest index at which a pod adopted a drifted regime as its baseline (the drift lifecycle)
+    adopted_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -68,6 +70,8 @@ class FeatureStatus:
             d["pValue"] = self.p_value
         if self.since is not None:
             d["since"] = self.since
+        if self.adopted_at is not None:
+            d["baselineAdoptedAt"] = self.adopted_at
         return d
 
 
@@ -174,6 +178,7 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
         if all(s.get("state") == "Initializing" for _, s in items) and not test_drift:
             state = "Initializing"
         sinces = [int(s["since"]) for s in drifting if s.get("since") is not None]
+        adopted = [int(s["adopted_at"]) for _, s in items if s.get("adopted_at") is not None]
         evidence["podsDrifting"] = len(drifting)
         out.append(
             FeatureStatus(
@@ -188,6 +193,7 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
                 since=min(sinces) if sinces and state == "Drifting" else None,
                 evidence=evidence,
                 pods_drifting=len(drifting),
+                adopted_at=max(adopted) if adopted else None,
             )
         )
     return out

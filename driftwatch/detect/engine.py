@@ -398,7 +398,9 @@ class Engine:
         streams = []
         for s in self.streams():
             d = s.to_dict()
-            for k in ("rejected", "baseline_source", "note", "rejected_reasons", "adopted_at"):
+            if d["adopted_at"] is None:  # only streams that adopted carry it (contracts.md section 2)
+                del d["adopted_at"]
+            for k in ("rejected", "baseline_source", "note", "rejected_reasons"):
                 del d[k]
             streams.append(d)
         return {"version": 1, "streams": streams}

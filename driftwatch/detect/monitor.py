@@ -804,6 +804,10 @@ class NumericMonitor(_StateMachine):
         self.baseline = NumericSummary()
         self._described = None
         self.buffer = np.zeros(0, np.float32)
+        # the 'current' window restarts too: its pre-adoption samples would make the operator's merged
+        # baseline-vs-current test call the adopted regime a drift until they age out
+        self.current = _Tumbling(self.window, NumericSummary)
+        self.pending = 0
         self.adopted += 1
         x = x[: max(self._cap_n, self.min_samples)]
         if x.size:

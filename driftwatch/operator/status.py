@@ -231,7 +231,10 @@ def transitions(
                 )
             )
         elif was == "Drifting":
-            out.append(Event("Normal", "DriftEnded", f"feature {label} back to {now}"))
+            before = old.get((f.get("name"), f.get("key") or ""), {}).get("baselineAdoptedAt")
+            adopted = f.get("baselineAdoptedAt") not in (None, before)
+            why = " (drifted regime adopted as the new baseline)" if adopted else " (recovered)"
+            out.append(Event("Normal", "DriftEnded", f"feature {label} back to {now}{why}"))
     if previous.get("verdict") != fields["verdict"] and previous.get("verdict") is not None:
         out.append(
             Event(

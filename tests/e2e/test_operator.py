@@ -19,13 +19,14 @@ What each test proves:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -335,27 +336,16 @@ def _get_json(url: str) -> tuple[int, dict[str, Any]]:
         return e.code, json.loads(e.read())
 
 
-def test_status_stable_then_drifting(
-    cluster: Cluster, op: OperatorProcess, injected_ns: str, tmp_path: Path
-) -> None:
-    ns = injected_ns
-    cluster.apply(
-        monitor(
-            "api",
-            "api",
-            features=[{"name": "latency_ms", "type": "numeric"}],
-            baseline={"minSamples": 200, "window": 1000},
-        ),
-        namespace=ns,
-    )
-    wait_ready(cluster, ns, "api")
-    cluster.apply(deployment("api", "api", replicas=1), namespace=ns)
-    pods = wait_for(lambda: pods_of(cluster, ns, "api") or None, 60, "the api pod")
+@contextlib.contextmanager
+def pod_sidecar(cluster: Cluster, ns: str, name: str, tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """A Deployment's pod with the sidecar injected, its sidecar run here as a process (no kubelet): the
+    rendered ConfigMap as is, but on free ports (tests run in parallel). Yields ``simulate(mode,
+    seconds, change_at)`` feeding it with ``driftwatch simulate``."""
+    cluster.apply(deployment(name, name, replicas=1), namespace=ns)
+    pods = wait_for(lambda: pods_of(cluster, ns, name) or None, 60, f"the {name} pod")
     pod_name = pods[0]["metadata"]["name"]
     assert SIDECAR in container_names(pods[0])
-
-    # the pod's sidecar, run here: the rendered ConfigMap as is, but on free ports (tests run in parallel)
-    cm = get(cluster, "configmap", ns, "driftwatch-api")
+    cm = get(cluster, "configmap", ns, f"driftwatch-{name}")
     assert cm is not None
     config = yaml.safe_load(cm["data"]["sidecar.yaml"])
     ingest, metrics = free_port(), free_port()
@@ -398,6 +388,28 @@ def test_status_stable_then_drifting(
                 timeout=seconds + 30,
             )
 
+        yield simulate
+    finally:
+        sidecar.terminate()
+        sidecar.wait(10)
+        log.close()
+
+
+def test_status_stable_then_drifting(
+    cluster: Cluster, op: OperatorProcess, injected_ns: str, tmp_path: Path
+) -> None:
+    ns = injected_ns
+    cluster.apply(
+        monitor(
+            "api",
+            "api",
+            features=[{"name": "latency_ms", "type": "numeric"}],
+            baseline={"minSamples": 200, "window": 1000, "adopt": {"after": "never"}},
+        ),
+        namespace=ns,
+    )
+    wait_ready(cluster, ns, "api")
+    with pod_sidecar(cluster, ns, "api", tmp_path) as simulate:
         simulate("normal", 3)
 
         def phase(expected: str) -> dict[str, Any] | None:
@@ -448,10 +460,44 @@ def test_status_stable_then_drifting(
         wait_for(reasons, 20, "transition Events")
         described = cluster.kubectl("describe", "driftmonitor", "api", "-n", ns).stdout
         assert "DriftStarted" in described
-    finally:
-        sidecar.terminate()
-        sidecar.wait(10)
-        log.close()
+
+
+def test_a_lasting_drift_is_adopted_and_the_monitor_returns_to_stable(
+    cluster: Cluster, op: OperatorProcess, injected_ns: str, tmp_path: Path
+) -> None:
+    """The drift lifecycle end to end: a spike that lasts past spec.baseline.adopt.after becomes the
+    baseline; the DriftMonitor goes Drifting -> Stable and the DriftEnded Event says why."""
+    ns = injected_ns
+    cluster.apply(
+        monitor(
+            "adopt",
+            "adopt",
+            features=[{"name": "latency_ms", "type": "numeric"}],
+            baseline={"minSamples": 200, "window": 1000, "adopt": {"after": 600}},
+        ),
+        namespace=ns,
+    )
+    wait_ready(cluster, ns, "adopt")
+    with pod_sidecar(cluster, ns, "adopt", tmp_path) as simulate:
+
+        def phase(expected: str) -> dict[str, Any] | None:
+            st = status(cluster, ns, "adopt")
+            return st if st.get("phase") == expected else None
+
+        simulate("normal", 3)
+        wait_for(lambda: phase("Stable"), 30, "phase Stable")
+        simulate("spike", 6, change_at=0.0)  # 2,400 shifted samples: alarm, then adoption after 600
+        st = wait_for(lambda: phase("Stable"), 30, "phase Stable again after adoption")
+        feature = next(f for f in st["features"] if f["name"] == "latency_ms")
+        assert feature.get("baselineAdoptedAt") is not None
+
+        def ended() -> list[dict[str, Any]] | None:
+            evs = [e for e in events(cluster, ns, "adopt") if e["reason"] in {"DriftStarted", "DriftEnded"}]
+            done = [e for e in evs if e["reason"] == "DriftEnded" and "adopted" in e["message"]]
+            return evs if done else None
+
+        evs = wait_for(ended, 30, "a DriftEnded Event saying the regime was adopted")
+        assert "DriftStarted" in {e["reason"] for e in evs}
 
 
 # --- availability (last: it stops and restarts the operator) ---------------------------------------------

@@ -98,6 +98,8 @@ BAD = [
         "spec.selector.matchExpressions[0].values",
     ),
     ("bad-redis-url", {"redis": {"url": "http://redis:6379"}}, "spec.redis.url"),
+    ("adopt-after-word", {"baseline": {"adopt": {"after": "soon"}}}, "spec.baseline.adopt.after"),
+    ("adopt-after-too-small", {"baseline": {"adopt": {"after": 5}}}, "spec.baseline.adopt.after"),
 ]
 
 

@@ -81,7 +81,8 @@ def test_spec_adopt_field() -> None:
     assert BaselineSpec.parse({}, "spec.baseline").adopt_samples == 2_000
     assert BaselineSpec.parse({"adopt": {"after": 500}}, "spec.baseline").adopt_samples == 500
     assert BaselineSpec.parse({"adopt": {"after": "never"}}, "spec.baseline").adopt_samples == 0
-    assert BaselineSpec.parse({"adopt": "never"}, "spec.baseline").adopt_samples == 0
+    with pytest.raises(ConfigError):
+        BaselineSpec.parse({"adopt": "never"}, "spec.baseline")  # an object, as in the CRD
     with pytest.raises(ConfigError) as e:
         BaselineSpec.parse({"adopt": {"after": "soon"}}, "spec.baseline")
     assert e.value.field == "spec.baseline.adopt.after"
@@ -91,7 +92,9 @@ def test_engine_adopt_is_the_acknowledgement_call() -> None:
     from driftwatch.config import MonitorSpec
     from driftwatch.detect import Engine
 
-    spec = MonitorSpec.parse({"features": [{"name": "x", "type": "numeric"}], "baseline": {"adopt": "never"}})
+    spec = MonitorSpec.parse(
+        {"features": [{"name": "x", "type": "numeric"}], "baseline": {"adopt": {"after": "never"}}}
+    )
     eng = Engine(spec, name="t")
     eng.update("x", _step(after=1_000))
     assert [s.state for s in eng.streams()] == ["Drifting"]

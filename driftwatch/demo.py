@@ -220,7 +220,9 @@ def step_create_monitor(demo: Demo) -> None:
         "spec": {
             "selector": {"matchLabels": {"app": "payments"}},
             "features": [{"name": "latency_ms", "type": "numeric"}],
-            "baseline": {"minSamples": 200, "window": 1000},
+            # never adopt: the demo's spike should end as a failed verdict (what a rollout gate wants),
+            # not become the new normal after 2 x window samples (docs/detection.md)
+            "baseline": {"minSamples": 200, "window": 1000, "adopt": {"after": "never"}},
         },
     }
     demo.say("    " + demo.cluster.apply(manifest, namespace=demo.namespace).strip())

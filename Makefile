@@ -7,22 +7,24 @@ DW_CACHE ?= $(HOME)/.cache/driftwatch
 export DW_CACHE
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind lint bench demo manifests image clean
+.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind reliability lint bench demo manifests image clean
 
 help:
 	@echo "make demo   - a DriftMonitor on a local control plane, drift detected end to end"
 	@echo "make test   - every test: unit, integration (Redis, Prometheus, sidecar) and e2e (control plane)"
 	@echo "make unit   - unit + integration tests only (no control plane)"
 	@echo "make e2e    - only the end-to-end tests against the local control plane"
+	@echo "make reliability - the whole fault/security suite (tests/reliability), slow cases included"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks under bench/, each printing a table"
 	@echo "make manifests - regenerate the chart's copies and the kustomize base from their single sources"
 
-$(BIN)/.installed: pyproject.toml
+# _kernel.c is compiled by the install (pip builds the extension in place): a change rebuilds it
+$(BIN)/.installed: pyproject.toml driftwatch/detect/_kernel.c
 	@echo "==> Python virtualenv in $(VENV) (deps pinned by range in pyproject.toml)"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[test,dev,bench,plot]'
+	@$(BIN)/python -m pip install -q -e '.[test,dev,bench,plot,devcluster]'
 	@touch $@
 
 venv: $(BIN)/.installed
@@ -32,14 +34,18 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 k8s-bins:
-	@echo "==> Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kubectl, helm) in $(DW_CACHE)"
+	@echo "==> Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kwok, helm, the Argo Rollouts and Flagger controllers) in $(DW_CACHE)"
 	@bash scripts/build-k8s.sh
 
 setup: venv system-deps k8s-bins
 
 test: setup
-	@echo "==> all tests"
-	$(PYTEST) tests
+	@echo "==> all tests (the slow reliability cases: make reliability)"
+	$(PYTEST) -m "not slow" tests
+
+reliability: setup
+	@echo "==> the reliability suite (issue 12), slow cases included"
+	$(PYTEST) -m reliability tests/reliability
 
 unit: venv system-deps
 	$(PYTEST) -m "not e2e" tests

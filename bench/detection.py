@@ -40,9 +40,9 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from driftwatch.config import MonitorSpec
 from driftwatch.detect import Engine
 from driftwatch.detect.calibration import cusum_threshold
+from driftwatch.vocab.spec import MonitorSpec
 
 BUDGET = 10_000  # samples between false alarms: DriftWatch's default falseAlarmsPer, the oracle's ARL
 WARMUP = 1_000  # the no-drift start: baselines are learned / standardisation is estimated from it
@@ -89,11 +89,34 @@ def ar1(rng: np.random.Generator, n: int) -> np.ndarray:
     return MU + SIGMA * lfilter([1.0], [1.0, -0.5], e)
 
 
+def pareto(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Pareto-tailed sizes (tail index 2.5: finite variance, a heavy upper tail)."""
+    return 100.0 * (1.0 + rng.pareto(2.5, n))
+
+
+def quantised(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Latencies reported in whole milliseconds: ~12 distinct values carry most of the mass."""
+    return np.round(rng.lognormal(2.0, 0.3, n))
+
+
+#: one sample a minute: a day is 1,440 samples (the daily-cycle row's period)
+SAMPLE_SECONDS = 60.0
+
+
+def daily_cycle(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Gaussian plus a daily sine of amplitude 0.5 sd (period 1,440 samples, with timestamps)."""
+    t = np.arange(n) * SAMPLE_SECONDS
+    return gaussian(rng, n) + 0.5 * SIGMA * np.sin(2 * np.pi * t / 86_400.0)
+
+
 NO_DRIFT: list[tuple[str, Callable[[np.random.Generator, int], np.ndarray]]] = [
     ("Gaussian", gaussian),
     ("lognormal (sigma 1)", lognormal),
     ("1% outliers at 10x", outliers),
     ("AR(1) phi=0.5", ar1),
+    ("Pareto tail (alpha 2.5)", pareto),
+    ("quantised (whole ms)", quantised),
+    ("daily cycle 0.5 sd (timestamps)", daily_cycle),
 ]
 
 CATS = np.array(["a", "b", "c", "d"])
@@ -120,6 +143,11 @@ def drifted(kind: str, rng: np.random.Generator) -> np.ndarray:
     elif kind.startswith("shape"):  # +-0.9 sigma modes, noise 0.436 sigma: mean and variance unchanged
         s = rng.choice([-1.0, 1.0], size=HORIZON)
         x[CHANGE:] = MU + SIGMA * (0.9 * s + math.sqrt(1 - 0.81) * z)
+    elif kind.startswith("slow mode"):  # one sample in ten takes 3x as long
+        slow = rng.random(HORIZON) < 0.1
+        x[CHANGE:][slow] *= 3.0
+    elif kind.startswith("creep"):  # the mean creeps to +2 sigma over 2,000 samples, then stays
+        x[CHANGE:] += 2.0 * SIGMA * np.minimum(np.arange(1, HORIZON + 1) / 2_000.0, 1.0)
     return x
 
 
@@ -129,6 +157,8 @@ DELAYS = [
     "mean +2 sigma",
     "std x2",
     "shape: normal -> bimodal",
+    "slow mode: 10% of samples x3",
+    "creep to +2 sigma over 2,000",
     "categorical: share change",
     "categorical: new category",
 ]
@@ -170,13 +200,16 @@ class DriftWatch(Method):
         # the presets are numeric-only (a categorical stream would get the default monitor)
         self.categorical = preset == "auto"
 
-    def _engine(self, x: np.ndarray) -> tuple[Engine, list[int]]:
+    def _engine(self, x: np.ndarray, ts: np.ndarray | None = None) -> tuple[Engine, list[int]]:
         eng = Engine(self.spec, name="bench")
-        evs = eng.update("x", x)
+        evs = eng.update("x", x, ts=ts)
         return eng, [e.index for e in evs if e.type == "DRIFT_START"]
 
     def alarms(self, x: np.ndarray, kind: str | None = None, first_only: bool = False) -> list[int]:
-        return self._engine(x)[1]
+        # the no-drift rows carry timestamps (a sample a minute), as a sidecar's samples do; the delay
+        # rows do not (their 1,500-sample warm-up is shorter than the two days a seasonal baseline needs)
+        ts = np.arange(x.size) * SAMPLE_SECONDS if kind is None else None
+        return self._engine(x, ts)[1]
 
     def speed(self, x: np.ndarray) -> float:
         eng = Engine(self.spec, name="bench")
@@ -386,6 +419,37 @@ def table(ms: list[Method], results: list[dict[str, Any]], sizes: Sizes) -> str:
     return "\n".join(lines)
 
 
+#: (minSamples, window) pairs for the calibration-by-baseline-size table: the smallest the spec allows,
+#: small, the default, a long one
+BASELINE_SIZES = [(10, 10), (20, 50), (50, 200), (100, 1_000), (100, 10_000)]
+
+
+def baseline_size_table(sizes: Sizes, seed: int) -> str:
+    """False alarms per 10k of DriftWatch's default monitor on every no-drift stream, at baseline sizes
+    from the smallest the spec allows to a long one: the thresholds must hold at any of them."""
+    n = sizes.fa_samples
+    label_w = 34
+    lines = [
+        f"DriftWatch false alarms / 10k samples by baseline size (minSamples/window), {n:,} samples each",
+        "".ljust(label_w) + "".join(f"{m}/{w}".rjust(12) for m, w in BASELINE_SIZES),
+    ]
+    for i, (label, gen) in enumerate(NO_DRIFT):
+        cells = []
+        for ms, win in BASELINE_SIZES:
+            spec = MonitorSpec.parse(
+                {"sensitivity": {"falseAlarmsPer": BUDGET}, "baseline": {"minSamples": ms, "window": win}}
+            )
+            x = gen(np.random.default_rng([seed, 5, i]), WARMUP + n)
+            # timestamps only where the row is about them: with them a one-a-minute stream learns a
+            # two-day seasonal baseline whatever the window, which is not the size being tested
+            ts = np.arange(x.size) * SAMPLE_SECONDS if gen is daily_cycle else None
+            evs = Engine(spec, name="bench").update("x", x, ts=ts)
+            fa = sum(1 for e in evs if e.type == "DRIFT_START" and e.index >= WARMUP)
+            cells.append(f"{fa / n * 10_000:.2f}")
+        lines.append(f"  {label}".ljust(label_w) + "".join(c.rjust(12) for c in cells))
+    return "\n".join(lines)
+
+
 def plot(ms: list[Method], results: list[dict[str, Any]], out: str) -> None:
     import matplotlib
 
@@ -431,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure(m, sizes, args.seed))
         print(f"bench: {m.name:<14} done in {time.perf_counter() - t:5.1f} s", file=sys.stderr, flush=True)
     print(table(ms, results, sizes))
+    print()
+    t = time.perf_counter()
+    print(baseline_size_table(sizes, args.seed))
+    print(f"bench: baseline sizes done in {time.perf_counter() - t:5.1f} s", file=sys.stderr, flush=True)
     print(f"bench: total {time.perf_counter() - t_all:.1f} s", file=sys.stderr)
     if args.plot:
         plot(ms, results, args.plot)

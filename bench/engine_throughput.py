@@ -15,13 +15,18 @@ DRIFT_END every 20,000 samples, so a 100k batch holds ~10 transitions). Columns:
   prewhitening, Huber clipping, evidence, summaries);
 * ``zscore-consecutive``, ``sustained-zscore``: the compatibility presets.
 
-Millions of samples per CPU-second; more is better.
+Millions of samples per CPU-second; more is better. ``--before REF`` adds a ``default@REF`` column:
+the default monitor of another commit (``git archive`` unpacked in a temporary directory, measured in a
+subprocess of the same run), so before/after is measured under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from driftwatch.config import MonitorSpec
 from driftwatch.detect import Engine
+from driftwatch.vocab.spec import MonitorSpec
 
 WARMUP = 5_000
 PERIOD = 10_000  # drift: mean 0 / +1.5 sigma, alternating every PERIOD samples
@@ -95,13 +100,49 @@ def measure(method: str, kind: str, batch: int, total: int) -> float:
     return n / dt / 1e6 if dt > 0 else float("inf")
 
 
+def before_column(ref: str, kinds: list[tuple[int, str]], total: int) -> dict[tuple[int, str], float]:
+    """The default monitor of commit ``ref``, measured in a subprocess from a ``git archive`` of it."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        kernel = Path(tmp) / "driftwatch" / "detect" / "_kernel.c"
+        if kernel.exists():  # a commit with the compiled loop: build it in place
+            build = "from setuptools import setup; setup()"
+            subprocess.run(
+                [sys.executable, "-c", build, "build_ext", "--inplace", "-q"],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+            )
+        code = (
+            "import json, sys; sys.path.insert(0, sys.argv[1]); import engine_throughput as b; "
+            "cells = json.loads(sys.argv[3]); "
+            "print(json.dumps([b.measure('default', k, n, int(sys.argv[2])) for n, k in cells]))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(Path(tmp) / "bench"), str(total), json.dumps(kinds)],
+            capture_output=True,
+            check=True,
+            text=True,
+            env={"PYTHONPATH": tmp, "PATH": "/usr/bin:/bin"},
+        )
+    return dict(zip(kinds, json.loads(out.stdout.strip().splitlines()[-1]), strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="500k samples per cell instead of 3M (noisier)")
     p.add_argument("--methods", default="default,oracle,zscore-consecutive,sustained-zscore")
+    p.add_argument("--before", metavar="REF", help="also measure the default monitor of this git commit")
     args = p.parse_args(argv)
     total = 500_000 if args.quick else 3_000_000
     methods = args.methods.split(",")
+    before: dict[tuple[int, str], float] = {}
+    if args.before:
+        print(f"  default@{args.before} (all cells)", file=sys.stderr, flush=True)
+        before = before_column(args.before, [(b, k) for b in BATCHES for k in ("null", "drift")], total)
+        methods = [*methods, f"default@{args.before}"]
     print("Engine.update throughput, one numeric feature: million samples per CPU-second (process_time)")
     print()
     head = f"{'batch':>9} {'input':>6} " + " ".join(f"{m:>19}" for m in methods)
@@ -111,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("null", "drift"):
             cells = []
             for m in methods:
+                if "@" in m:
+                    cells.append(f"{before[(batch, kind)]:>19.2f}")
+                    continue
                 print(f"  {m} {kind} {batch}", file=sys.stderr, flush=True)
                 cells.append(f"{measure(m, kind, batch, total):>19.2f}")
             print(f"{batch:>9,} {kind:>6} " + " ".join(cells), flush=True)

@@ -41,10 +41,10 @@ import numpy as np
 import redis
 import yaml
 
-from driftwatch.config import MonitorSpec
 from driftwatch.detect import Engine
-from driftwatch.localcluster import LocalCluster
-from driftwatch.operator import localrun
+from driftwatch.devcluster import LocalCluster, stack
+from driftwatch.vocab.rediskeys import MonitorKeys
+from driftwatch.vocab.spec import MonitorSpec
 
 EMPTY_OPERATOR = """
 import kopf
@@ -193,7 +193,7 @@ def detection_latency(cluster: LocalCluster, redis_url: str, flips: int) -> list
         ],
     )
     r = redis.Redis.from_url(redis_url)
-    prefix = f"driftwatch:{ns}:{name}"
+    prefix = MonitorKeys.of("driftwatch", ns, name).prefix
     calm, drifting = engine_summary(0.0), engine_summary(40.0)
     assert any(s["state"] == "Drifting" for s in drifting["streams"]), "the engine did not flag the probe"
 
@@ -244,19 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str]] = []
     workdir = Path(tempfile.mkdtemp(prefix="driftwatch-bench-"))
     with LocalCluster(progress=lambda line: log(line)) as cluster:
-        localrun.install_crd(cluster)
-        localrun.install_rbac(cluster)
+        stack.install_crd(cluster)
+        stack.install_rbac(cluster)
         for i in range(m):
             cluster.kubectl("create", "namespace", f"bench-{i:02d}")
-        kubeconfig = localrun.service_account_kubeconfig(cluster, workdir / "operator.kubeconfig")
+        kubeconfig = stack.service_account_kubeconfig(cluster, workdir / "operator.kubeconfig")
         docs = manifests(n, m)
 
         log(f"empty kopf operator: {n} DriftMonitors in {m} namespaces")
         empty_s, empty_rss = run_empty_operator(cluster, kubeconfig, workdir, docs)
         delete_all(cluster)
 
-        with localrun.RedisServer() as rds:
-            op = localrun.OperatorProcess(
+        with stack.RedisServer() as rds:
+            op = stack.OperatorProcess(
                 kubeconfig,
                 rds.url,
                 log_path=workdir / "operator.log",
@@ -304,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         ("DriftWatch / empty kopf", f"{ours_s / empty_s:.2f}x"),
         (f"delete {n} (finalizer: Redis SCAN+UNLINK) -> all gone", f"{del_s:.1f} s"),
         (
-            f"detection -> status.phase Drifting (aggregate interval {args.aggregate_interval:g}s), "
-            f"median / max of {len(lat)}",
+            (
+                f"detection -> status.phase Drifting (aggregate interval {args.aggregate_interval:g}s), "
+                f"median / max of {len(lat)}"
+            ),
             f"{statistics.median(lat):.2f} s / {max(lat):.2f} s",
         ),
         ("operator RSS at start", f"{rss_start:.1f} MiB"),

@@ -1,10 +1,29 @@
 """DriftWatch: distribution-drift detection for Kubernetes services and ML models.
 
-The package is one image with several entry points (see ``driftwatch.cli``):
-
-* ``driftwatch.detect``   pure numpy/scipy statistics; no I/O, so it can be tested and benchmarked alone.
-* ``driftwatch.sidecar``  the aiohttp detector that runs beside each selected pod.
-* ``driftwatch.operator`` the kopf operator that reconciles ``DriftMonitor`` resources.
+The package is one image with several entry points (see ``driftwatch.cli``); docs/decisions.md
+describes the tree. ``driftwatch.__version__`` is ``pyproject.toml``'s version, read from the installed
+metadata on first use (importing ``importlib.metadata`` costs ~50 ms: the sidecar does not pay it at
+start).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import functools
+
+
+@functools.cache
+def version() -> str:
+    """The installed distribution's version (``pyproject.toml``); ``0+unknown`` without an install."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("driftwatch")
+    except PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return version()
+    raise AttributeError(f"module 'driftwatch' has no attribute {name!r}")

@@ -13,11 +13,15 @@ import sys
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("driftwatch.replay", "run the detection engine offline over a CSV of history"),
+    "compare": ("driftwatch.compare", "batch two-sample drift tests of two files (reference vs current)"),
+    "scan": ("driftwatch.scan", "run a DriftMonitor's scan once (its CronJob's command); exit 1 on drift"),
     "sidecar": ("driftwatch.sidecar.main", "run the detector sidecar (aiohttp) beside an app"),
     "simulate": ("driftwatch.simulate", "send synthetic traffic (normal, spike, creep, ...) to a sidecar"),
-    "operator": ("driftwatch.operator.main", "run the kopf operator that reconciles DriftMonitors"),
+    "operator": ("driftwatch.operator.command", "run the kopf operator that reconciles DriftMonitors"),
     "gate": ("driftwatch.gate", "print a DriftMonitor's rollout verdict; exit 0 on Pass"),
     "status": ("driftwatch.status", "show DriftMonitors and their features"),
+    "history": ("driftwatch.history.history_cli", "a DriftMonitor's transitions, scans and alerts"),
+    "ack": ("driftwatch.ack", "acknowledge a DriftMonitor's drift (--adopt: make it the baseline)"),
     "demo": ("driftwatch.demo", "a DriftMonitor on a local control plane, drift detected end to end"),
 }
 
@@ -44,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"driftwatch: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    module_name = COMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name and not (e.name or "").startswith("driftwatch."):
+            raise  # a third-party package is missing: its own message says which
+        print(
+            f"driftwatch {name}: not part of this install (the runtime image carries only what runs in "
+            "a pod); run it from a source checkout, e.g. `make demo`",
+            file=sys.stderr,
+        )
+        return 2
     result: int = module.main(rest)
     return result

@@ -1,15 +1,15 @@
 """``driftwatch demo``: DriftWatch on a real control plane, start to finish, in one command.
 
-Stage 1 shows the stage itself: it brings up the local control plane (:mod:`driftwatch.localcluster`;
+Stage 1 shows the stage itself: it brings up the local control plane (:mod:`driftwatch.devcluster`;
 no Docker needed), applies a Deployment and a CronJob, and prints what the controller-manager made of
-them, the ReplicaSet, the Pods (Pending: there is no kubelet) and the Job once the CronJob fires.
+them, the ReplicaSet, the Pods (Running on kwok's fake Node) and the Job once the CronJob fires.
 
 Stage 2 is DriftWatch itself: the CRD, RBAC, Redis and the operator (running as its ServiceAccount) are
 installed; a DriftMonitor for the Deployment gets its children and says which Pods predate it; recreated
 Pods arrive with the sidecar injected; one ``driftwatch sidecar`` process per Pod (standing in for the
-Pod's container: there is no kubelet) is fed by ``driftwatch simulate``, normal traffic then a spike, while
-``kubectl get driftmonitors`` goes Initializing -> Stable -> Drifting; the run is plotted to a PNG.
-Then everything is torn down.
+Pod's container: kwok starts no container) is fed by ``driftwatch simulate``, normal traffic then a
+spike, while ``kubectl get driftmonitors`` goes Initializing -> Stable -> Drifting; the run is plotted
+to a PNG. Then everything is torn down.
 
 The demo is a list of steps (:data:`STEPS`), each a function taking the shared :class:`Demo` state, so
 later stages (install the CRD, run the operator, inject sidecars, push drift) are added as functions
@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from driftwatch.localcluster import BinariesMissing, Cluster, ComponentError, ExistingCluster, LocalCluster
+from driftwatch.devcluster import BinariesMissing, Cluster, ComponentError, ExistingCluster, LocalCluster
+from driftwatch.devcluster.sidecars import PodSidecar, SidecarFleet, rendered_config
 
 NAMESPACE = "driftwatch-demo"
-IMAGE = "registry.k8s.io/pause:3.10"  # never pulled on the local control plane: there is no kubelet
+IMAGE = "registry.k8s.io/pause:3.10"  # never pulled on the local control plane: kwok starts no container
 OWNER_COLUMNS = (
     "custom-columns=KIND:.kind,NAME:.metadata.name,"
     "OWNER:.metadata.ownerReferences[0].kind,OWNER NAME:.metadata.ownerReferences[0].name,"
@@ -125,18 +124,24 @@ def step_apply_workloads(demo: Demo) -> None:
 
 
 def step_show_deployment(demo: Demo) -> None:
-    """Wait for the controller-manager to turn the Deployment into a ReplicaSet and Pods; show them."""
+    """Wait for the controller-manager to turn the Deployment into a ReplicaSet and Pods, and for the
+    Pods to run; show them."""
+
+    def running() -> bool:
+        pods = demo.items("pods")
+        return len(pods) >= 2 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+
     took = demo.wait(
-        lambda: len(demo.items("replicasets")) >= 1 and len(demo.items("pods")) >= 2,
-        timeout=60,
-        what="the ReplicaSet and its Pods",
+        lambda: len(demo.items("replicasets")) >= 1 and running(),
+        timeout=120,
+        what="the ReplicaSet and its Pods Running",
     )
-    demo.say(f"    the controller-manager created them in {took:.1f}s:")
+    demo.say(f"    the controller-manager created them, the scheduler placed them, they run ({took:.1f}s):")
     demo.show("deployments,replicasets,pods")
     demo.say("    who owns what (the garbage collector follows these references):")
     demo.show("replicasets,pods", "-o", OWNER_COLUMNS)
     if isinstance(demo.cluster, LocalCluster):
-        demo.say("    (Pods stay Pending: this control plane has no scheduler or kubelet)")
+        demo.say("    (Running on kwok's fake Node: it reports Pods Running and Ready; no container starts)")
 
 
 def step_wait_for_cronjob(demo: Demo) -> None:
@@ -174,18 +179,18 @@ MONITOR = "payments"
 
 def step_install_driftwatch(demo: Demo) -> None:
     """CRD, RBAC, Redis and the operator, which runs with its ServiceAccount's token (RBAC is real)."""
-    from driftwatch.operator import localrun
+    from driftwatch.devcluster import stack
 
     work = Path(tempfile.mkdtemp(prefix="driftwatch-demo-"))
     demo.cleanup.callback(shutil.rmtree, work, ignore_errors=True)
-    localrun.install_crd(demo.cluster)
-    localrun.install_rbac(demo.cluster)
+    stack.install_crd(demo.cluster)
+    stack.install_rbac(demo.cluster)
     demo.say("    customresourcedefinition/driftmonitors.driftwatch.io established")
     demo.say("    serviceaccount/driftwatch-operator + least-privilege RBAC (deploy/rbac/operator-rbac.yaml)")
-    kubeconfig = localrun.service_account_kubeconfig(demo.cluster, work / "operator.kubeconfig")
-    redis = demo.cleanup.enter_context(localrun.RedisServer())
+    kubeconfig = stack.service_account_kubeconfig(demo.cluster, work / "operator.kubeconfig")
+    redis = demo.cleanup.enter_context(stack.RedisServer())
     demo.say(f"    redis-server on {redis.url}")
-    op = localrun.OperatorProcess(
+    op = stack.OperatorProcess(
         kubeconfig, redis.url, log_path=work / "operator.log", aggregate_interval=1.0, publish_interval=1.0
     )
     t0 = time.monotonic()
@@ -244,7 +249,7 @@ def step_recreate_pods(demo: Demo) -> None:
     old = {
         p["metadata"]["name"] for p in demo.items("pods") if p["metadata"]["labels"].get("app") == "payments"
     }
-    # a rollout restart waits for new Pods to become Ready, which needs a kubelet: delete the Pods instead
+    # deleting the Pods shows the injection at once (a rollout restart would replace them one by one)
     demo.cluster.kubectl("delete", "pods", "-n", demo.namespace, "-l", "app=payments", "--wait=false")
 
     def fresh() -> list[dict[str, Any]]:
@@ -261,9 +266,18 @@ def step_recreate_pods(demo: Demo) -> None:
         "app=payments",
         "-o",
         "custom-columns=POD:.metadata.name,CONTAINERS:.spec.containers[*].name,"
-        r"MONITOR:.metadata.labels.driftwatch\.io/monitor",
+        # the detector is a native sidecar: an init container that keeps running
+        r"SIDECARS:.spec.initContainers[*].name,MONITOR:.metadata.labels.driftwatch\.io/monitor",
     )
-    side = next((c for c in fresh()[0]["spec"]["containers"] if c["name"] == "driftwatch-sidecar"), None)
+    spec = fresh()[0]["spec"]
+    side = next(
+        (
+            c
+            for c in [*spec["containers"], *(spec.get("initContainers") or [])]
+            if c["name"] == "driftwatch-sidecar"
+        ),
+        None,
+    )
     if side is None:  # e.g. --kind: its API server cannot call a webhook on this host's 127.0.0.1
         demo.say("    no sidecar injected: the API server could not reach the webhook (failurePolicy Ignore)")
         demo.notes["pods"] = sorted(p["metadata"]["name"] for p in fresh())[:2]
@@ -289,70 +303,24 @@ def _get_row(demo: Demo) -> str:
     return lines[-1] if lines else ""
 
 
-def _start_sidecars(demo: Demo) -> list[int]:
+def _start_sidecars(demo: Demo) -> list[PodSidecar]:
     """One sidecar process per Pod, with the rendered ConfigMap (on free ports) and the Pod's name."""
-    from driftwatch.operator.localrun import free_port, http_ok, wait_for
-
-    cm = demo.cluster.kubectl_json("get", "configmap", f"driftwatch-{MONITOR}", "-n", demo.namespace)
-    config = yaml.safe_load(cm["data"]["sidecar.yaml"])
-    work: Path = demo.notes["work"]
-    ingest_ports = []
+    config = rendered_config(demo.cluster, demo.namespace, MONITOR)
+    fleet = demo.cleanup.enter_context(SidecarFleet(config, demo.notes["work"] / "sidecars"))
+    out = []
     for pod in demo.notes["pods"]:
-        ingest, metrics = free_port(), free_port()
-        config["listen"].update({"port": ingest, "metricsPort": metrics})
-        path = work / f"sidecar-{pod}.yaml"
-        path.write_text(yaml.safe_dump(config))
-        log = (work / f"sidecar-{pod}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "driftwatch", "sidecar", "--config", str(path)],
-            env={"POD_NAME": pod, "PATH": "/usr/bin:/bin"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        side = fleet.start(pod)
+        out.append(side)
+        demo.say(
+            f"    driftwatch sidecar for pod {pod}: ingest 127.0.0.1:{side.ingest}, metrics :{side.metrics}"
         )
-        log.close()
-        demo.cleanup.callback(_stop, proc)
-        wait_for(lambda m=metrics: http_ok(f"http://127.0.0.1:{m}/healthz"), 30, f"sidecar of {pod}")
-        ingest_ports.append(ingest)
-        demo.say(f"    driftwatch sidecar for pod {pod}: ingest 127.0.0.1:{ingest}, metrics :{metrics}")
-    return ingest_ports
+    return out
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _simulate(ports: list[int], mode: str, seconds: float, seed: int) -> list[subprocess.Popen[bytes]]:
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "driftwatch",
-                "simulate",
-                "--target",
-                f"http://127.0.0.1:{port}",
-                "--mode",
-                mode,
-                "--rate",
-                "300",
-                "--duration",
-                str(seconds),
-                "--change-at",
-                "0",
-                "--seed",
-                str(seed + i),
-                "--quiet",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i, port in enumerate(ports)
-    ]
+def _simulate(
+    sidecars: list[PodSidecar], mode: str, seconds: float, seed: int
+) -> list[subprocess.Popen[bytes]]:
+    return [side.feed(mode, seconds=seconds, rate=300, seed=seed + i) for i, side in enumerate(sidecars)]
 
 
 def _watch(
@@ -394,19 +362,17 @@ def _watch(
 
 def step_drift(demo: Demo) -> None:
     """Sidecars fed normal traffic, then a spike: watch the DriftMonitor go Stable -> Drifting."""
-    ports = _start_sidecars(demo)
+    sidecars = _start_sidecars(demo)
     timeline: list[tuple[float, str, float]] = []
     t0 = time.monotonic()
     demo.say("    driftwatch simulate --mode normal (300 samples/s per pod, 6s): the baseline is learned")
-    normal = _simulate(ports, "normal", 6, seed=1)
+    normal = _simulate(sidecars, "normal", 6, seed=1)
     _watch(demo, "Stable", 60, timeline, t0, normal)
     for p in normal:
         p.wait()
     spike_at = time.monotonic() - t0
     demo.say("    driftwatch simulate --mode spike (latency +6 sigma)")
-    spike = _simulate(ports, "spike", 8, seed=3)
-    for p in spike:
-        demo.cleanup.callback(_stop, p)
+    spike = _simulate(sidecars, "spike", 8, seed=3)
     _watch(demo, "Drifting", 60, timeline, t0, spike)
     detected = next(t for t, phase, _ in timeline if phase == "Drifting")
     demo.say(f"    drift detected {detected - spike_at:.1f}s after the spike began")
@@ -437,6 +403,209 @@ def step_drift(demo: Demo) -> None:
     demo.notes.update(timeline=timeline, spike_at=spike_at)
 
 
+# -- stage 3: a rollout gated by DriftWatch -----------------------------------------------------------
+
+ROLLOUT = "checkout"
+ROLLOUTS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "rollouts"
+CANARY_SHIFT = 2.0  # sd: the canary's latency, against the stable Pods'
+
+
+def step_argo_rollouts(demo: Demo) -> None:
+    """Start the Argo Rollouts controller (built from its Go module) and install its CRDs."""
+    if isinstance(demo.cluster, LocalCluster):
+        t0 = time.monotonic()
+        demo.cluster.enable_argo_rollouts()
+        demo.say(
+            f"    argo-rollouts controller and CRDs ready in {time.monotonic() - t0:.1f}s (out of cluster)"
+        )
+        return
+    if demo.cluster.kubectl("get", "crd", "rollouts.argoproj.io", check=False).returncode != 0:
+        demo.notes["no_argo"] = True
+        demo.say("    Argo Rollouts is not installed in this cluster: the rollout stage is skipped")
+
+
+def _rollout(version: str) -> dict[str, Any]:
+    labels = {"app": ROLLOUT}
+    gate_args = [
+        {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "monitor", "value": ROLLOUT},
+        {"name": "gate-url", "value": "{gate-url}"},
+        {"name": "interval", "value": "2s"},
+        {"name": "count", "value": "30"},
+    ]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": ROLLOUT},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [{"name": "app", "image": IMAGE, "env": [{"name": "V", "value": version}]}]
+                },
+            },
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 50},
+                        {"analysis": {"templates": [{"templateName": "driftwatch-web"}], "args": gate_args}},
+                    ]
+                }
+            },
+        },
+    }
+
+
+def _rollout_status(demo: Demo) -> dict[str, Any]:
+    out = demo.cluster.kubectl("get", "rollout", ROLLOUT, "-n", demo.namespace, "-o", "json", check=False)
+    return (json.loads(out.stdout).get("status") or {}) if out.returncode == 0 else {}
+
+
+class GateWatch:
+    """The canary's verdict (``status.gate`` through the operator's gate) polled four times a second
+    from a thread, every change kept with its time: a Fail lasts only until Argo Rollouts acts on it
+    (the canary's Pods go, and with them the comparison), shorter than one round of the demo's loop of
+    kubectl calls on a busy machine."""
+
+    def __init__(self, url: str, every: float = 0.25) -> None:
+        import threading
+
+        self.url, self.every = url, every
+        self.changes: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="gate-watch")
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> GateWatch:
+        self._t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        last: dict[str, Any] | None = None
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    gate = dict(json.loads(r.read()).get("gate") or {})
+            except (OSError, ValueError):
+                gate = last or {}  # unanswered: nothing changed as far as the demo can tell
+            if gate != last:
+                self.changes.append((time.monotonic() - self._t0, gate))
+                last = gate
+            self._stop.wait(self.every)
+
+
+def _feed_rollout_pods(demo: Demo, fleet: SidecarFleet, shift: dict[str, float]) -> None:
+    """Each running Pod of the Rollout gets its sidecar, fed with its revision's traffic."""
+    for p in demo.items("pods"):
+        labels = p["metadata"].get("labels") or {}
+        name, pod_hash = p["metadata"]["name"], labels.get("rollouts-pod-template-hash", "")
+        if labels.get("app") != ROLLOUT or p["status"].get("phase") != "Running" or name in fleet.sidecars:
+            continue
+        if pod_hash not in shift or p["metadata"].get("deletionTimestamp"):
+            continue
+        sigmas = shift[pod_hash]
+        fleet.start(name).feed("spike" if sigmas else "normal", sigmas=sigmas, rate=150, seconds=300)
+        what = f"shifted +{sigmas:g} sd (the canary)" if sigmas else "normal traffic"
+        demo.say(f"    pod {name} ({pod_hash}): driftwatch sidecar, {what}")
+
+
+def step_rollout(demo: Demo) -> None:
+    """A canary Rollout gated by DriftWatch: the canary's Pods get shifted traffic, the stable Pods do
+    not; the operator compares them (spec.gate.compare: stable-pods), the AnalysisRun fails and Argo
+    Rollouts aborts the rollout."""
+    if demo.notes.get("no_argo"):
+        demo.say("    skipped (no Argo Rollouts)")
+        return
+    ns, op = demo.namespace, demo.notes["operator"]
+    monitor = {
+        "apiVersion": "driftwatch.io/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": ROLLOUT},
+        "spec": {
+            "selector": {"matchLabels": {"app": ROLLOUT}},
+            "features": [{"name": "latency_ms", "type": "numeric"}],
+            "baseline": {"minSamples": 100, "window": 1000, "adopt": {"after": "never"}},
+            "gate": {"compare": "stable-pods", "minSamples": 300},
+        },
+    }
+    demo.say("    " + demo.cluster.apply(monitor, namespace=ns).strip() + " (gate.compare: stable-pods)")
+    demo.say("    " + demo.cluster.kubectl(
+        "apply", "--server-side", "-n", ns, "-f", str(ROLLOUTS_DIR / "argo-analysistemplate-web.yaml")
+    ).stdout.strip() + " (deploy/rollouts/argo-analysistemplate-web.yaml)")  # fmt: skip
+    demo.wait(
+        lambda: (
+            demo.cluster.kubectl(
+                "get", "configmap", f"driftwatch-{ROLLOUT}", "-n", ns, check=False
+            ).returncode
+            == 0
+        ),
+        timeout=30,
+        what="the monitor's ConfigMap",
+    )
+    fleet = demo.cleanup.enter_context(
+        SidecarFleet(rendered_config(demo.cluster, ns, ROLLOUT), demo.notes["work"] / "rollout")
+    )
+
+    def apply(version: str) -> None:
+        text = json.dumps(_rollout(version)).replace("{gate-url}", op.gate_url)
+        demo.say("    " + demo.cluster.apply(text, namespace=ns).strip() + f" ({version})")
+
+    shift: dict[str, float] = {}
+    apply("v1")
+    demo.wait(lambda: _rollout_status(demo).get("phase") == "Healthy", timeout=120, what="Rollout v1 Healthy")
+    shift[_rollout_status(demo)["stableRS"]] = 0.0
+    _feed_rollout_pods(demo, fleet, shift)
+    demo.show("rollout", ROLLOUT)
+    apply("v2")
+    t0 = time.monotonic()
+    last, shown = "", 0
+    deadline = t0 + 180
+    gate_url = f"{op.gate_url}/v1/gate/{ns}/{ROLLOUT}?always200=true"
+    with GateWatch(gate_url) as watch:
+        while True:
+            st = _rollout_status(demo)
+            canary = st.get("currentPodHash", "")
+            if canary and canary != st.get("stableRS"):
+                shift.setdefault(canary, CANARY_SHIFT)
+            _feed_rollout_pods(demo, fleet, shift)
+            now = time.monotonic() - t0
+            runs = demo.items("analysisruns")
+            run_phase = str((runs[-1].get("status") or {}).get("phase", "")) if runs else ""
+            line = (
+                f"rollout {st.get('phase', '')}, step {st.get('currentStepIndex', '?')}, "
+                f"analysisrun {run_phase or '-'}"
+            )
+            if line != last:
+                demo.say(f"    t={now:5.1f}s  {line}")
+                last = line
+            for at, gate in watch.changes[shown:]:  # every verdict the gate gave, as it changed
+                verdict = f"verdict {gate.get('verdict', '-')}: {gate.get('message', '')}"
+                demo.say(f"    t={at:5.1f}s  {verdict[:280]}")
+            shown = len(watch.changes)
+            if st.get("abort"):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the canary Rollout was not aborted within 180s")
+            time.sleep(1)
+    gates = [(at, str(gate.get("verdict") or "")) for at, gate in watch.changes]
+    # the last verdict held until the abort (the plot marks the abort at the last point)
+    demo.notes["gate_timeline"] = [*gates, (time.monotonic() - t0, gates[-1][1] if gates else "")]
+    fleet.stop_feeding()
+    demo.say("    the rollout was aborted; its status:")
+    demo.show("rollout", ROLLOUT)
+    demo.say(f"    message: {st.get('message', '')}")
+    demo.show("analysisruns", "-o", "custom-columns=ANALYSISRUN:.metadata.name,PHASE:.status.phase,"
+              "MESSAGE:.status.message")  # fmt: skip
+    demo.show("replicasets", "-l", f"app={ROLLOUT}")
+
+
 def step_plot(demo: Demo) -> None:
     """Plot the run: the monitor's drift score over time, coloured by phase, the spike marked."""
     timeline: list[tuple[float, str, float]] = demo.notes.get("timeline") or []
@@ -453,7 +622,12 @@ def step_plot(demo: Demo) -> None:
         return
     colours = {"Initializing": "#bbbbbb", "Stable": "#8fd18f", "Drifting": "#f08080"}
     ts = [t for t, _, _ in timeline]
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    gate: list[tuple[float, str]] = demo.notes.get("gate_timeline") or []
+    if gate:
+        fig, (ax, gax) = plt.subplots(2, 1, figsize=(9, 6.4), gridspec_kw={"height_ratios": [3, 2]})
+        _plot_gate(gax, gate)
+    else:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
     for (t, phase, _), (t_next, _, _) in itertools.pairwise(timeline):
         ax.axvspan(t, t_next, color=colours.get(phase, "white"), alpha=0.5, lw=0)
     ax.plot(
@@ -476,6 +650,20 @@ def step_plot(demo: Demo) -> None:
     demo.say(f"    plot: {path}")
 
 
+def _plot_gate(ax: Any, gate: list[tuple[float, str]]) -> None:
+    """The canary Rollout's verdict over time (canary Pods against stable Pods)."""
+    levels = {"Pass": 0, "Inconclusive": 1, "Fail": 2}
+    points = [(t, levels[v]) for t, v in gate if v in levels]
+    if points:
+        ax.plot([t for t, _ in points], [v for _, v in points], drawstyle="steps-post", color="black", lw=1.5)
+    ax.set_yticks(list(levels.values()), list(levels))
+    ax.set_ylim(-0.3, 2.3)
+    ax.set_xlabel("seconds since the canary revision was applied")
+    ax.set_title(f"Rollout {ROLLOUT}: the gate's verdict, canary Pods (+{CANARY_SHIFT:g} sd) vs stable Pods")
+    ax.axvline(gate[-1][0], color="red", ls="--", lw=1, label="Argo Rollouts aborts")
+    ax.legend(loc="upper left", fontsize=8)
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -492,6 +680,8 @@ STEPS: list[Step] = [
     Step("Create a DriftMonitor for the Deployment", step_create_monitor),
     Step("Recreate the Pods: the webhook injects the sidecar", step_recreate_pods),
     Step("Send traffic: normal, then a spike", step_drift),
+    Step("Start Argo Rollouts", step_argo_rollouts),
+    Step("A canary Rollout gated by DriftWatch (canary vs stable Pods)", step_rollout),
     Step("Plot the run", step_plot),
 ]
 

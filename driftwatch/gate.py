@@ -1,55 +1,105 @@
 """``driftwatch gate NAMESPACE/NAME``: a DriftMonitor's rollout verdict as an exit code.
 
-For Argo Rollouts' ``job`` metric provider (a Job that exits 0 passes) and for CI pipelines. Exit codes:
-0 Pass, 1 Fail, 2 Inconclusive (including "no verdict yet" and a stale status), 3 the monitor could not
-be read. ``--wait`` polls until the verdict is decisive or the timeout passes.
+For Argo Rollouts' ``job`` metric provider (a Job whose Pod exits 0 passes, anything else fails) and
+for CI pipelines. The verdict is ``status.verdict`` (``driftwatch.verdict.verdict_of_status``, as the
+operator's HTTP gate answers it): whatever ``spec.gate`` compares, and ``Pass`` under shadow mode.
+``--wait`` polls until the verdict is decisive or the time is up.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
+from typing import Any
 
-from driftwatch.kubeapi import custom_objects, get_monitor
-from driftwatch.verdict import VERDICTS, verdict_of_status
+from driftwatch.kube import client, credentials
+from driftwatch.verdict import verdict_of_status
+from driftwatch.vocab.names import KIND
+from driftwatch.vocab.spec import ConfigError, parse_duration
+from driftwatch.vocab.states import Verdict
 
-EXIT = dict(zip(VERDICTS, (0, 1, 2), strict=True))  # Pass, Fail, Inconclusive
+EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 2}
+#: the DriftMonitor could not be read (not found, no access, no API server)
+EXIT_UNREADABLE = 3
+EXIT_CODES = """\
+exit codes:
+  0  Pass
+  1  Fail
+  2  Inconclusive: no verdict yet, too few samples, a stale status, or --wait ran out
+  3  the DriftMonitor could not be read (not found, forbidden, API server unreachable)
+"""
 
 
-def verdict_of(obj: dict) -> tuple[str, float | None]:
-    """(verdict, score) from a DriftMonitor; Inconclusive when the status is not current.
+def verdict_of_monitor(obj: dict[str, Any]) -> tuple[Verdict, float | None, str]:
+    """(verdict, score, why) from a DriftMonitor; Inconclusive when the status is not current.
 
     The verdict is :func:`driftwatch.verdict.verdict_of_status`'s, as for the operator's ``/v1/gate``,
-    minus the age check: the CLI has no ``--max-age`` and trusts the generation check alone.
+    minus the age check: the CLI has no ``--max-age`` and trusts the generation check alone. ``why`` is
+    ``status.gate.message`` (or the downgrade's reason).
     """
     status = obj.get("status") or {}
-    verdict, _ = verdict_of_status(status, (obj.get("metadata") or {}).get("generation"))
+    verdict, reason = verdict_of_status(status, (obj.get("metadata") or {}).get("generation"))
     score = status.get("score")
-    return verdict, float(score) if isinstance(score, int | float) else None
+    why = reason or str((status.get("gate") or {}).get("message") or "")
+    return verdict, float(score) if isinstance(score, int | float) else None, why
+
+
+async def poll(
+    kube: client.Kube, namespace: str, name: str, wait: float, interval: float
+) -> tuple[Verdict, float | None, str]:
+    """Read the verdict until it is decisive or ``wait`` seconds have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        obj = await kube.get(KIND, namespace, name)
+        if obj is None:
+            raise LookupError("not found")
+        verdict, score, why = verdict_of_monitor(obj)
+        if verdict != Verdict.INCONCLUSIVE or time.monotonic() >= deadline:
+            return verdict, score, why
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def seconds(text: str) -> float:
+    """``--wait``: seconds (``90``) or a duration (``10m``, ``1h``)."""
+    try:
+        return float(text) if text.replace(".", "", 1).isdigit() else float(parse_duration(text, "--wait"))
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="driftwatch gate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="driftwatch gate",
+        description=__doc__.splitlines()[0],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("monitor", help="NAMESPACE/NAME of the DriftMonitor")
     p.add_argument("--kubeconfig", default=None)
-    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for Pass or Fail")
-    p.add_argument("--interval", type=float, default=2.0)
+    p.add_argument(
+        "--wait",
+        type=seconds,
+        default=0.0,
+        help="wait up to this long for Pass or Fail: seconds or a duration (30s, 10m, 1h); default 0",
+    )
+    p.add_argument("--interval", type=seconds, default=2.0, help="seconds between reads while waiting")
     args = p.parse_args(argv)
     if args.monitor.count("/") != 1:
         p.error("monitor must be NAMESPACE/NAME")
     namespace, name = args.monitor.split("/")
-    deadline = time.monotonic() + args.wait
     try:
-        api = custom_objects(args.kubeconfig)
-        while True:
-            verdict, score = verdict_of(get_monitor(api, namespace, name))
-            if verdict != "Inconclusive" or time.monotonic() >= deadline:
-                break
-            time.sleep(args.interval)
+        creds = credentials.load(args.kubeconfig)
+        verdict, score, why = client.run(
+            creds, lambda kube: poll(kube, namespace, name, args.wait, args.interval)
+        )
     except Exception as exc:  # the API's own message is the useful part
         print(f"driftwatch gate: cannot read DriftMonitor {args.monitor}: {exc}", file=sys.stderr)
-        return 3
-    print(json.dumps({"monitor": args.monitor, "verdict": verdict, "score": score}))
+        return EXIT_UNREADABLE
+    out: dict[str, Any] = {"monitor": args.monitor, "verdict": verdict, "score": score}
+    if why:
+        out["message"] = why
+    print(json.dumps(out))
     return EXIT[verdict]

@@ -48,7 +48,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from driftwatch.config import FEATURE_NAME, ConfigError, MonitorSpec, parse_manifest
+from driftwatch.vocab.spec import FEATURE_NAME, ConfigError, MonitorSpec, parse_manifest
 
 #: rows parsed and fed per step (at most): bounds memory; progress is reported per chunk
 CHUNK_ROWS = 200_000
@@ -298,10 +298,20 @@ def read_chunks(f: TextIO, path: str, width: int, chunk_rows: int) -> Iterator[t
 
 @dataclass
 class StreamData:
-    """What --plot needs of one (feature, key) stream."""
+    """What --plot needs of one (feature, key) stream: the values, their times, and -- numeric streams
+    -- the range the baseline called normal and the drift score, as they stood sample by sample."""
 
     rows: list[np.ndarray] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
+    ts: list[np.ndarray] = field(default_factory=list)
+    lo: list[np.ndarray] = field(default_factory=list)
+    hi: list[np.ndarray] = field(default_factory=list)
+    score: list[np.ndarray] = field(default_factory=list)
+
+
+#: --plot feeds the engine in slices of this many rows to draw the band and the score as they moved
+#: (the events are the same for any slicing: the engine does not depend on how a stream is batched)
+PLOT_SLICE = 100
 
 
 class Replay:
@@ -403,16 +413,31 @@ class Replay:
             return
         from driftwatch.detect.base import InputError
 
-        try:
-            batch = values if values.dtype != object else list(values)
-            evs = self.engine.update(feature, batch, key=key, index=index, ts=None if ts is None else ts[sel])
-        except (InputError, ConfigError) as e:
-            raise ReplayError(f"{self.path}: column {feature!r}: {e}") from None
-        self.events.extend(e.to_dict() for e in evs)
-        if self.keep_series:
-            s = self.series.setdefault((feature, key), StreamData())
-            s.rows.append(index)
-            s.values.append(values)
+        tsel = None if ts is None else ts[sel]
+        step = PLOT_SLICE if self.keep_series else values.size
+        for i in range(0, values.size, step):
+            part, idx = values[i : i + step], index[i : i + step]
+            pts = None if tsel is None else tsel[i : i + step]
+            try:
+                batch = part if part.dtype != object else list(part)
+                evs = self.engine.update(feature, batch, key=key, index=idx, ts=pts)
+            except (InputError, ConfigError) as e:
+                raise ReplayError(f"{self.path}: column {feature!r}: {e}") from None
+            self.events.extend(e.to_dict() for e in evs)
+            if self.keep_series:
+                self._keep(feature, key, part, idx, pts)
+
+    def _keep(self, feature: str, key: str, part: np.ndarray, idx: np.ndarray, ts: np.ndarray | None) -> None:
+        s = self.series.setdefault((feature, key), StreamData())
+        s.rows.append(idx)
+        s.values.append(part)
+        s.ts.append(np.full(idx.size, np.nan) if ts is None else ts)
+        if part.dtype != object:
+            band = self.engine.band(feature, key, idx.size, ts)
+            nan = np.full(idx.size, np.nan)
+            s.lo.append(nan if band is None else band[0])
+            s.hi.append(nan if band is None else band[1])
+            s.score.append(np.full(idx.size, self.engine.score(feature, key)))
 
     def result(self) -> dict[str, Any]:
         fields = (
@@ -461,7 +486,7 @@ class Replay:
                     }
                 )
         features.sort(key=lambda f: (f["feature"], f["key"]))
-        return _json_safe(
+        out: dict[str, Any] = _json_safe(
             {
                 "events": [{k: e.get(k) for k in fields} for e in events],
                 "features": features,
@@ -470,6 +495,7 @@ class Replay:
                 "rejections": self.examples,
             }
         )
+        return out
 
 
 def _json_safe(v: Any) -> Any:
@@ -549,7 +575,10 @@ def render_text(res: dict[str, Any], path: str) -> str:
 
 
 def render_plot(rep: Replay, res: dict[str, Any], out: str) -> None:
-    """One panel per (feature, key): the values, drift periods shaded, events marked."""
+    """One panel per (feature, key): the values over time (or rows, without timestamps), the range the
+    baseline called normal at each moment (shaded band: it follows the daily profile and moves when a
+    drift is adopted), drift periods shaded red, events marked, and the drift score (right axis, the
+    dashed line is the alarm level 0.5)."""
     try:
         import matplotlib
     except ImportError:
@@ -564,12 +593,14 @@ def render_plot(rep: Replay, res: dict[str, Any], out: str) -> None:
             file=sys.stderr,
         )
     n = max(len(streams), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(11, 2.2 * n + 0.6), sharex=True, squeeze=False)
-    last_row = max(res["rows"] - 1, 0)
+    fig, axes = plt.subplots(n, 1, figsize=(12, 2.6 * n + 0.6), sharex=True, squeeze=False)
+    timed = all(np.isfinite(np.concatenate(rep.series[k].ts)).all() for k in streams) if streams else False
     for ax, (feature, key) in zip(axes[:, 0], streams, strict=False):
         s = rep.series[(feature, key)]
         rows = np.concatenate(s.rows)
         vals = np.concatenate(s.values)
+        xs = np.concatenate(s.ts).astype("datetime64[s]") if timed else rows
+        to_x = dict(zip(rows.tolist(), range(rows.size), strict=True))
         step = max(1, rows.size // PLOT_MAX_POINTS)
         if vals.dtype == object:  # categorical: share of each top category per block of samples
             cats, inv, counts = np.unique(vals.astype(str), return_inverse=True, return_counts=True)
@@ -577,30 +608,49 @@ def render_plot(rep: Replay, res: dict[str, Any], out: str) -> None:
             nb = rows.size // block
             if nb:
                 blk = inv[: nb * block].reshape(nb, block)
-                x_mid = rows[: nb * block].reshape(nb, block).mean(axis=1)
+                mid = (np.arange(nb) * block + block // 2).astype(np.int64)
                 for c in np.argsort(-counts)[:6]:
-                    ax.plot(x_mid, (blk == c).mean(axis=1), lw=0.9, label=str(cats[c])[:16])
+                    ax.plot(xs[mid], (blk == c).mean(axis=1), lw=0.9, label=str(cats[c])[:16])
                 ax.set_ylabel("share", fontsize=7)
                 ax.legend(fontsize=6, loc="upper left", ncol=6)
         else:
-            ax.plot(rows[::step], vals[::step], lw=0.5, color="tab:blue")
+            lo, hi = np.concatenate(s.lo), np.concatenate(s.hi)
+            ax.fill_between(
+                xs[::step], lo[::step], hi[::step], color="0.85", lw=0, label="baseline: normal range"
+            )
+            ax.plot(xs[::step], vals[::step], lw=0.5, color="tab:blue")
+            finite = vals[np.isfinite(vals)]
+            if finite.size:  # the band must not flatten the series: keep the view on the values
+                pad = 0.05 * (float(finite.max() - finite.min()) or 1.0)
+                ax.set_ylim(float(finite.min()) - pad, float(finite.max()) + pad)
+            sc = ax.twinx()
+            sc.plot(xs[::step], np.concatenate(s.score)[::step], lw=0.6, color="tab:purple", alpha=0.7)
+            sc.axhline(0.5, color="tab:purple", lw=0.5, ls="--")
+            sc.set_ylim(0, 1.05)
+            sc.set_ylabel("score", fontsize=7, color="tab:purple")
+            sc.tick_params(labelsize=6, colors="tab:purple")
         evs = [e for e in res["events"] if e["feature"] == feature and e["key"] == key]
-        begin: int | None = None
+        begin = None
         for e in evs:
+            at = xs[to_x.get(e["index"], rows.size - 1)]
             if e["type"] == "DRIFT_START":
-                begin = e["index"]
-                ax.axvline(e["index"], color="tab:red", lw=0.8)
+                begin = at
+                ax.axvline(at, color="tab:red", lw=0.8)
             else:
-                ax.axvline(e["index"], color="tab:green", lw=0.8)
+                ax.axvline(at, color="tab:green", lw=0.8)
                 if begin is not None:
-                    ax.axvspan(begin, e["index"], color="tab:red", alpha=0.15)
+                    ax.axvspan(begin, at, color="tab:red", alpha=0.12)
                 begin = None
         if begin is not None:
-            ax.axvspan(begin, last_row, color="tab:red", alpha=0.15)
+            ax.axvspan(begin, xs[-1], color="tab:red", alpha=0.12)
         ax.set_title(f"{feature}" + (f" [{key}]" if key else ""), fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
-    axes[-1, 0].set_xlabel("CSV data row")
-    fig.suptitle("driftwatch replay: drift periods shaded, red = DRIFT_START, green = DRIFT_END", fontsize=9)
+    axes[-1, 0].set_xlabel("time (UTC)" if timed else "CSV data row")
+    fig.suptitle(
+        "driftwatch replay: grey = the baseline's normal range, red = drifting (DRIFT_START red line, "
+        "DRIFT_END green), purple = score",
+        fontsize=9,
+    )
     fig.tight_layout()
     try:
         fig.savefig(out, format="png", dpi=100)

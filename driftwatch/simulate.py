@@ -3,7 +3,8 @@
 Modes (the change begins at ``--change-at`` of the run, default halfway, so the first part teaches the
 baseline): ``normal`` (steady), ``spike`` (sudden +6sigma mean shift), ``creep`` (mean rising linearly to
 +6sigma), ``flap`` (alternating normal / +6sigma in six periods), ``category-shift`` (categorical mix
-70/25/5 → 20/30/50; numeric features stay steady).
+70/25/5 → 20/30/50; numeric features stay steady). ``--sigmas`` sets the size of the change (a canary
+shifted by +1sigma: ``--mode spike --change-at 0 --sigmas 1``).
 
 Bounded in count and time, loopback targets only (it is a load generator), progress on stderr.
 """
@@ -32,26 +33,34 @@ MIX_AFTER = (0.20, 0.30, 0.50)
 SHIFT_SIGMAS = 6.0
 
 
-def shift(mode: str, p: float, change_at: float) -> float:
+def shift(mode: str, p: float, change_at: float, sigmas: float = SHIFT_SIGMAS) -> float:
     """Mean shift in standard deviations at progress p in [0, 1)."""
     if p < change_at or mode in ("normal", "category-shift"):
         return 0.0
     q = (p - change_at) / max(1e-9, 1.0 - change_at)
     if mode == "spike":
-        return SHIFT_SIGMAS
+        return sigmas
     if mode == "creep":
-        return SHIFT_SIGMAS * q
+        return sigmas * q
     if mode == "flap":
-        return SHIFT_SIGMAS if int(q * 6) % 2 == 0 else 0.0
+        return sigmas if int(q * 6) % 2 == 0 else 0.0
     return 0.0
 
 
-def make_sample(rng: random.Random, feature: str, kind: str, mode: str, p: float, change_at: float) -> Any:
+def make_sample(
+    rng: random.Random,
+    feature: str,
+    kind: str,
+    mode: str,
+    p: float,
+    change_at: float,
+    sigmas: float = SHIFT_SIGMAS,
+) -> Any:
     if kind == "categorical":
         mix = MIX_AFTER if mode == "category-shift" and p >= change_at else MIX_BEFORE
         return rng.choices(CATEGORIES, weights=mix)[0]
     mean, std = BASES.get(feature, (50.0, 5.0))
-    return round(rng.gauss(mean + shift(mode, p, change_at) * std, std), 3)
+    return round(rng.gauss(mean + shift(mode, p, change_at, sigmas) * std, std), 3)
 
 
 def check_loopback(url: str) -> str | None:
@@ -90,6 +99,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--change-at", type=float, default=0.5, help="fraction of the run where the change begins"
     )
+    ap.add_argument(
+        "--sigmas",
+        type=float,
+        default=SHIFT_SIGMAS,
+        help=f"size of the change in standard deviations (default {SHIFT_SIGMAS:g})",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--concurrency", type=int, default=4, help="requests in flight at most")
     ap.add_argument("--token-file", help="bearer token file, if the sidecar requires one")
@@ -105,6 +120,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ap.error(f"--rate must be positive and rate x duration at most {MAX_SAMPLES}")
     if not 1 <= args.batch <= 100_000 or not 1 <= args.concurrency <= 256 or not 0 <= args.change_at < 1:
         ap.error("--batch in [1, 100000], --concurrency in [1, 256], --change-at in [0, 1)")
+    if not math.isfinite(args.sigmas) or abs(args.sigmas) > 1000:
+        ap.error("--sigmas must be a number in [-1000, 1000]")
     return args
 
 
@@ -176,7 +193,7 @@ async def run(args: argparse.Namespace) -> int:
                 for name, kind in features:
                     s: dict[str, Any] = {
                         "feature": name,
-                        "value": make_sample(rng, name, kind, args.mode, p, args.change_at),
+                        "value": make_sample(rng, name, kind, args.mode, p, args.change_at, args.sigmas),
                         "ts": ts,
                     }
                     if args.key:
@@ -188,7 +205,7 @@ async def run(args: argparse.Namespace) -> int:
             t.add_done_callback(tasks.discard)
             if not args.quiet and time.monotonic() - last_report >= 1.0:
                 last_report = time.monotonic()
-                sigmas = shift(args.mode, sent / total, args.change_at)
+                sigmas = shift(args.mode, sent / total, args.change_at, args.sigmas)
                 print(
                     f"simulate: {last_report - start:5.1f}s {args.mode} shift={sigmas:.1f}sigma "
                     f"sent={sent}/{total} accepted={stats['accepted']} rejected={stats['rejected']} "

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from driftwatch.kubeapi import custom_objects, get_monitor, list_monitors
+from driftwatch.kube import client, credentials
+from driftwatch.vocab.names import KIND
 
 
 def rows(monitors: list[dict[str, Any]]) -> list[list[str]]:
@@ -56,6 +57,16 @@ def table(data: list[list[str]]) -> str:
     )
 
 
+async def read_monitors(kube: client.Kube, namespace: str | None, name: str | None) -> list[dict[str, Any]]:
+    """One named monitor (LookupError if it does not exist), or every monitor of a namespace / all."""
+    if name:
+        obj = await kube.get(KIND, namespace or "default", name)
+        if obj is None:
+            raise LookupError(f"DriftMonitor {namespace or 'default'}/{name} not found")
+        return [obj]
+    return await kube.list(KIND, namespace)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="driftwatch status", description=__doc__.splitlines()[0])
     p.add_argument("name", nargs="?")
@@ -66,11 +77,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     namespace = None if args.all_namespaces else (args.namespace or "default")
     try:
-        api = custom_objects(args.kubeconfig)
-        if args.name:
-            monitors = [get_monitor(api, namespace or "default", args.name)]
-        else:
-            monitors = list_monitors(api, namespace)
+        creds = credentials.load(args.kubeconfig)
+        monitors = client.run(creds, lambda kube: read_monitors(kube, namespace, args.name))
     except Exception as exc:
         print(f"driftwatch status: {exc}", file=sys.stderr)
         return 3

@@ -67,8 +67,11 @@ unhelm() { sed -e 's/app.kubernetes.io\/managed-by: Helm/app.kubernetes.io\/mana
 
 # --kube-version: helm built from source (scripts/build-k8s.sh) reports Kubernetes v1.20 for
 # `helm template`, below the chart's kubeVersion; render for the version we test against.
+# No generated password in a committed manifest: the kustomize base names the Secrets the installer
+# creates (deploy/kustomize/README.md: driftwatch-redis with key password, driftwatch-sidecar-key with key key).
 template() {
-  "$HELM" template driftwatch "$work/driftwatch" --namespace driftwatch --kube-version "${K8S_VERSION#v}" "$@"
+  "$HELM" template driftwatch "$work/driftwatch" --namespace driftwatch --kube-version "${K8S_VERSION#v}" \
+    --set redis.auth.existingSecret=driftwatch-redis --set redis.sidecarKeySecret=driftwatch-sidecar-key "$@"
 }
 
 mkdir -p "$work/out/deploy/kustomize/base" "$work/out/deploy/kustomize/components/monitoring"

@@ -6,15 +6,27 @@ detectors, calibration) for tools such as ``driftwatch replay`` and the benchmar
 """
 
 from .aggregate import FeatureStatus, aggregate
-from .base import DriftEvent, EventType, InputError, State, StreamMonitor, Transition, event_id, severity_of
-from .categorical import WindowedGTest, categorical_evidence
-from .cusum import Cusum, clamped_lindley, lindley
+from .base import (
+    Detector,
+    DriftEvent,
+    EventType,
+    InputError,
+    State,
+    StreamMonitor,
+    Transition,
+    event_id,
+    severity_of,
+    statistic_score,
+)
+from .categorical import CategoricalMonitor, categorical_evidence
+from .detectors import Cusum, ScaleCusum, TailMixture, WindowedGTest, WindowedShape, abs_deviation, lindley
+from .detectors.cusum import clamped_lindley
 from .engine import OVERFLOW_KEY, Engine, StreamStatus
-from .monitor import CategoricalMonitor, NumericMonitor
+from .numeric import NumericMonitor
 from .registry import make_monitor, monitor_class, register_monitor, register_preset
-from .scale import ScaleCusum, abs_deviation
-from .shape import WindowedShape
+from .seasonal import SeasonalProfile
 from .summaries import CategoryCounts, Moments, NumericSummary, QuantileSketch, summary_from_dict
+from .tails import TailModel
 from .transforms import Standardizer
 
 __all__ = [
@@ -22,6 +34,7 @@ __all__ = [
     "CategoricalMonitor",
     "CategoryCounts",
     "Cusum",
+    "Detector",
     "DriftEvent",
     "Engine",
     "EventType",
@@ -32,10 +45,13 @@ __all__ = [
     "NumericSummary",
     "QuantileSketch",
     "ScaleCusum",
+    "SeasonalProfile",
     "Standardizer",
     "State",
     "StreamMonitor",
     "StreamStatus",
+    "TailMixture",
+    "TailModel",
     "Transition",
     "WindowedGTest",
     "WindowedShape",
@@ -50,5 +66,6 @@ __all__ = [
     "register_monitor",
     "register_preset",
     "severity_of",
+    "statistic_score",
     "summary_from_dict",
 ]

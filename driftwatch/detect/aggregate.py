@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .base import severity_of
+from .base import State, severity_of
 from .calibration import SAFETY
-from .categorical import MIN_EXPECTED, categorical_evidence, two_sample_g
-from .shape import two_sample_chi2
+from .categorical import categorical_evidence
+from .detectors.gtest import MIN_EXPECTED, two_sample_g
+from .detectors.shape import two_sample_chi2
 from .summaries import CategoryCounts, NumericSummary, summary_from_dict
 
 #: practical-significance floors: |mean shift| in baseline sds, std ratio, share distance (TV)
@@ -128,6 +130,60 @@ def _categorical_test(base: CategoryCounts, cur: CategoryCounts) -> tuple[float,
     return p, tv >= MIN_DISTANCE or emerged
 
 
+def merged(parts: Iterable[dict[str, Any] | None]) -> Any:
+    """One summary (``NumericSummary`` or ``CategoryCounts``) merged from serialised ones; empty or
+    missing parts are skipped; None when there is none."""
+    out: Any = None
+    for d in parts:
+        if d:
+            x = summary_from_dict(d)
+            out = x if out is None else out.merge(x)
+    return out
+
+
+#: fewest samples on each side for a two-sample test
+MIN_TEST_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A two-sample test of a candidate summary against a reference one, at the spec's sensitivity."""
+
+    p_value: float
+    #: test name: aggregate-mean | aggregate-chi2 | aggregate-g-test
+    detector: str
+    #: 0.5 at the level alpha, 1 at alpha**2; capped at 0.45 when the difference is negligible
+    score: float
+    #: significant at alpha *and* practically relevant (MIN_SHIFT, MIN_LOG_STD_RATIO, MIN_DISTANCE)
+    differs: bool
+    evidence: dict[str, Any]
+
+
+def compare(reference: Any, candidate: Any, kind: str, spec: Any) -> Comparison | None:
+    """Test ``candidate`` against ``reference`` (merged ``NumericSummary`` or ``CategoryCounts``) at
+    ``spec.sensitivity``; None below ``MIN_TEST_SAMPLES`` on either side.
+
+    The level is the budget's share for a sample of the candidate's size, so one knob
+    (``falseAlarmsPer``) sets both this test and the per-pod detectors. Used for the monitor's
+    current-vs-baseline view (:func:`aggregate`) and for a rollout's canary-vs-stable verdict."""
+    if reference.n < MIN_TEST_SAMPLES or candidate.n < MIN_TEST_SAMPLES:
+        return None
+    sens = spec.sensitivity
+    alpha = min(0.01, max(1e-9, candidate.n / (sens.false_alarms_per * SAFETY)))
+    evidence: dict[str, Any]
+    if kind == "categorical":
+        p_value, relevant = _categorical_test(reference, candidate)
+        detector = "aggregate-g-test"
+        evidence = categorical_evidence(reference, candidate)
+    else:
+        p_value, detector, relevant = _numeric_test(reference, candidate)
+        evidence = {"baseline": reference.describe(), "current": candidate.describe()}
+    score = _p_score(p_value, alpha)
+    if not relevant:
+        score = min(score, 0.45)  # significant but negligible: at most a warning
+    return Comparison(p_value, detector, score, p_value < alpha and relevant, evidence)
+
+
 def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]:
     """Merge per-pod summaries; one FeatureStatus per (feature, key), sorted by (feature, key)."""
     groups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
@@ -139,44 +195,37 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
     out = []
     for (feature, key), items in sorted(groups.items()):
         pods = {pod for pod, _ in items}
-        drifting = [s for _, s in items if s.get("state") == "Drifting"]
+        drifting = [s for _, s in items if s.get("state") == State.DRIFTING]
         kind = items[0][1].get("type", "numeric")
-        base: Any = None
-        cur: Any = None
-        for _, s in items:
-            if s.get("baseline"):
-                b = summary_from_dict(s["baseline"])
-                base = b if base is None else base.merge(b)
-            if s.get("current"):
-                c = summary_from_dict(s["current"])
-                cur = c if cur is None else cur.merge(c)
+        base = merged(s.get("baseline") for _, s in items)
+        cur = merged(s.get("current") for _, s in items)
         p_value: float | None = None
         detector = ""
         test_drift = False
         score = 0.0
         evidence: dict[str, Any] = {}
-        if base is not None and cur is not None and base.n >= 10 and cur.n >= 10:
-            alpha = min(0.01, max(1e-9, cur.n / (sens.false_alarms_per * SAFETY)))
-            if kind == "categorical":
-                p_value, relevant = _categorical_test(base, cur)
-                detector = "aggregate-g-test"
-                evidence = categorical_evidence(base, cur)
-            else:
-                p_value, detector, relevant = _numeric_test(base, cur)
-                evidence = {"baseline": base.describe(), "current": cur.describe()}
-            score = _p_score(p_value, alpha)
-            test_drift = p_value < alpha and relevant
-            if not relevant:
-                score = min(score, 0.45)  # significant but negligible: at most a warning
+        cmp = compare(base, cur, kind, spec) if base is not None and cur is not None else None
+        if cmp is not None:
+            p_value, detector, score, evidence = cmp.p_value, cmp.detector, cmp.score, cmp.evidence
+            test_drift = cmp.differs
         vote_drift = len(drifting) * 2 > len(pods)
+        onset = merged(s.get("since_onset") for s in drifting)
         if vote_drift:
             pod_scores = sorted((float(s.get("score", 0.0)) for s in drifting), reverse=True)
             score = max(score, pod_scores[(len(pod_scores) - 1) // 2])
             if not test_drift:
                 detector = Counter(str(s.get("detector", "")) for s in drifting).most_common(1)[0][0]
-        state = "Drifting" if test_drift or vote_drift else "Stable"
-        if all(s.get("state") == "Initializing" for _, s in items) and not test_drift:
-            state = "Initializing"
+        state = State.DRIFTING if test_drift or vote_drift else State.STABLE
+        if state == State.DRIFTING and onset is not None and onset.n and base is not None:
+            # what the stream is now: the samples since the drifting pods' onsets, not the current
+            # window (mostly pre-change samples right after a change)
+            evidence["current"] = onset.describe()
+            evidence["baseline"] = base.describe()
+            b, c = evidence["baseline"], evidence["current"]
+            if b.get("std") and c.get("mean") is not None and b.get("mean") is not None:
+                evidence["shiftSigma"] = (c["mean"] - b["mean"]) / b["std"]
+        if all(s.get("state") == State.INITIALIZING for _, s in items) and not test_drift:
+            state = State.INITIALIZING
         sinces = [int(s["since"]) for s in drifting if s.get("since") is not None]
         adopted = [int(s["adopted_at"]) for _, s in items if s.get("adopted_at") is not None]
         evidence["podsDrifting"] = len(drifting)
@@ -190,7 +239,7 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
                 detector=detector,
                 pods=len(pods),
                 p_value=p_value,
-                since=min(sinces) if sinces and state == "Drifting" else None,
+                since=min(sinces) if sinces and state == State.DRIFTING else None,
                 evidence=evidence,
                 pods_drifting=len(drifting),
                 adopted_at=max(adopted) if adopted else None,

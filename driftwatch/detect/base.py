@@ -24,11 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-
-class State(StrEnum):
-    INITIALIZING = "Initializing"
-    STABLE = "Stable"
-    DRIFTING = "Drifting"
+from driftwatch.vocab.states import State as State  # re-exported: the engine's states are the shared ones
 
 
 class EventType(StrEnum):
@@ -52,6 +48,16 @@ def severity_of(score: float, warning: float = 0.2, critical: float = 0.5) -> st
     if score >= warning:
         return "warning"
     return "none"
+
+
+def statistic_score(s: float, h: float) -> float:
+    """Statistic and threshold -> drift score in [0, 1]: 0.5 at the threshold, 1 at twice it; quadratic
+    below the threshold so the warning band (0.2) starts at 63 % of it rather than at every small
+    excursion."""
+    r = s / h if h > 0 else 0.0
+    if r <= 1.0:
+        return 0.5 * r * r
+    return min(1.0, 0.5 + 0.5 * (r - 1.0))
 
 
 def event_id(monitor: str, feature: str, key: str, etype: str, index: int) -> str:
@@ -93,21 +99,29 @@ class Transition:
 
 
 class Detector(ABC):
-    """One sequential statistic on an already-standardised stream.
+    """One sequential statistic on an already-standardised stream: the whole contract.
 
-    Subclasses keep O(1) state, vectorise ``update`` (e.g. CUSUM via the Lindley recursion on a
-    cumulative sum) and serialise exactly with ``to_dict``/``from_dict``.
+    ``update`` takes a batch and returns the position of the first alarm in it (-1: none) and stops
+    there -- the caller re-feeds the rest after acting on it; ``onset`` is then the absolute index of
+    the first sample of the change the statistic found. While a stream is Drifting, ``track`` follows
+    the statistic through a batch without stopping (capped at ``cap``) and returns its path, which is
+    compared with ``recovery_level``. Subclasses keep O(1) state and serialise exactly.
     """
 
     name: ClassVar[str] = "detector"
 
     def __init__(self) -> None:
         self.drift_detected = False
+        self.onset: int | None = None
+        self.label = self.name
 
     @abstractmethod
     def update(self, z: np.ndarray) -> int:
-        """Feed a batch; return the position of the first alarm in it (-1 if none). After an alarm
-        the detector stops at that sample: the caller re-feeds the rest after acting on it."""
+        """Feed a batch; return the position of the first alarm in it (-1 if none)."""
+
+    @abstractmethod
+    def track(self, z: np.ndarray, cap: float) -> np.ndarray:
+        """While Drifting: the statistic's path through the batch (no stop at alarms)."""
 
     @abstractmethod
     def reset(self) -> None:
@@ -115,8 +129,23 @@ class Detector(ABC):
 
     @property
     @abstractmethod
+    def statistic(self) -> float:
+        """The current value of the statistic (what ``threshold`` is compared with)."""
+
+    @property
+    @abstractmethod
+    def threshold(self) -> float: ...
+
+    @property
+    def recovery_level(self) -> float:
+        """Below this (half the threshold) a sample counts as normal for recovery: the hysteresis keeps a
+        persisting small shift, whose statistic wanders near the threshold, from flapping."""
+        return self.threshold / 2
+
+    @property
     def score(self) -> float:
         """Current evidence as a drift score in [0, 1] (0.5 = at the alarm threshold)."""
+        return statistic_score(self.statistic, self.threshold)
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]: ...
@@ -136,10 +165,11 @@ class StreamMonitor(ABC):
     rejected: int
 
     @abstractmethod
-    def update(self, values: np.ndarray) -> list[Transition]:
-        """Feed a batch (float64 for numeric, object/str array for categorical). Non-finite numeric
-        values are dropped and counted in ``rejected``; positions in Transitions refer to the batch
-        as passed in."""
+    def update(self, values: np.ndarray, ts: np.ndarray | None = None) -> list[Transition]:
+        """Feed a batch (float64 for numeric, object/str array for categorical), with the samples'
+        timestamps (epoch seconds) when the caller has them -- monitors that learn a seasonal profile
+        use them, the others ignore them. Non-finite numeric values are dropped and counted in
+        ``rejected``; positions in Transitions refer to the batch as passed in."""
 
     def seed(self, values: np.ndarray) -> None:
         """Fit the baseline from explicit reference samples (``Engine.seed_baseline``, and the
@@ -171,6 +201,11 @@ class StreamMonitor(ABC):
     @abstractmethod
     def current_summary(self) -> dict[str, Any]:
         """Mergeable summary of the recent window (JSON-safe)."""
+
+    def since_onset_summary(self) -> dict[str, Any] | None:
+        """While Drifting: a mergeable summary of the samples since the drift's onset (None otherwise,
+        and for monitors that do not keep one)."""
+        return None
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]: ...

@@ -47,10 +47,11 @@ def cramer_root(x: np.ndarray, k: float, cap: float) -> float:
 
     The cap is the Gaussian value 2k: light tails (clipped data) would allow a larger root and a
     smaller threshold, but the sample cannot prove light tails beyond what it saw, so we stay
-    conservative. Returns ``cap`` when the sample is too small to say anything.
+    conservative. A sample too small to say anything (< 20) gets half the cap: increments twice as
+    variable as Gaussian ones, not the Gaussian best case.
     """
     if x.size < 20:
-        return cap
+        return cap / 2
     d = x - k
 
     def f(t: float) -> float:
@@ -92,8 +93,14 @@ def cusum_threshold(arl: float, k: float, theta: float | None = None, rho: float
     return max(x / theta - rho, 0.1)
 
 
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(9)
-_GH_W = _GH_W / _GH_W.sum()
+#: the 9-point Gauss-Hermite rule for N(0, 1) (probabilists'; weights summing to 1): exactly the values
+#: of ``np.polynomial.hermite_e.hermegauss(9)`` with its weights normalised, written out because
+#: computing them at import loads numpy.polynomial and numpy.linalg and runs LAPACK in every sidecar
+#: (tests/unit/detect/test_gauss_hermite.py checks them against numpy)
+_GH_NODES = (1.0232556637891326, 2.07684797867783, 3.20542900285647, 4.512745863399783)
+_GH_WEIGHTS = (0.24409750289493953, 0.04991640676521782, 0.0027891413212317692, 2.2345844007746607e-05)
+_GH_X = np.array([-x for x in reversed(_GH_NODES)] + [0.0] + list(_GH_NODES))
+_GH_W = np.array([*reversed(_GH_WEIGHTS), 0.40634920634920635, *_GH_WEIGHTS])
 
 
 def _rate_with_estimation_error(h: float, k: float, theta: float, err: float, verr: float) -> float:
@@ -140,12 +147,42 @@ def predictive_threshold(
 
 @lru_cache(maxsize=1024)
 def chi2_critical(alpha: float, df: int) -> float:
-    """Upper-alpha critical value of chi-square(df) (== ``scipy.stats.chi2.isf``)."""
-    # scipy.special, imported here rather than scipy.stats at module level: scipy.stats costs a
-    # sidecar ~70 MB RSS and 1-2 s at start; the special function gives the same numbers
-    from scipy.special import chdtri
+    """Upper-alpha critical value of chi-square(df): ``scipy.special.chdtri(df, alpha)`` to ~1e-12.
 
-    return float(chdtri(max(df, 1), alpha))
+    Computed here, not with scipy: importing scipy.special costs every sidecar ~15 MB of RSS and a
+    few hundred ms at start, for a handful of numbers. Newton's method on ``log Q`` (Q the regularised
+    upper incomplete gamma function) from the Wilson-Hilferty approximation, kept inside a bracket.
+    """
+    k = max(df, 1)
+    if not 0.0 < alpha < 1.0:
+        return math.inf if alpha <= 0.0 else 0.0
+    a, target = k / 2.0, math.log(alpha)
+    c = 2.0 / (9.0 * k)
+    base = 1.0 - c + _normal_isf(alpha) * math.sqrt(c)
+    # Wilson-Hilferty; in the far lower tail (alpha near 1) P(a, x/2) ~ (x/2)^a / Gamma(a + 1) instead
+    x = k * base**3 if base > 0.1 else 2.0 * math.exp((math.lgamma(a + 1.0) + math.log1p(-alpha)) / a)
+    lo, hi = 0.0, math.inf
+    for _ in range(200):
+        logq = _log_gamma_q(a, x / 2.0)
+        if logq > target:
+            lo = x  # Q too large: the critical value is further out
+        else:
+            hi = x
+        # d log Q / dx = -hazard(x) = -pdf(x) / Q(x), pdf of chi-square(k) at x
+        log_pdf = (a - 1.0) * math.log(x / 2.0) - x / 2.0 - math.lgamma(a) - math.log(2.0)
+        hazard = math.exp(log_pdf - logq)
+        nxt = x + (logq - target) / hazard if hazard > 0.0 else math.nan
+        if not lo < nxt < hi:  # Newton left the bracket: bisect it (geometrically when it is wide)
+            if not math.isfinite(hi):
+                nxt = 2.0 * x
+            elif lo > 0.0 and hi > 4.0 * lo:
+                nxt = math.sqrt(lo * hi)
+            else:
+                nxt = (lo + hi) / 2.0
+        if abs(nxt - x) <= 1e-15 * x:
+            return nxt
+        x = nxt
+    return x
 
 
 def ar1_coefficient(z: np.ndarray, limit: float = 0.9) -> float:
@@ -164,6 +201,188 @@ def ar1_coefficient(z: np.ndarray, limit: float = 0.9) -> float:
     return float(np.clip(phi, -limit, limit))
 
 
-def long_run_variance_factor(phi: float) -> float:
-    """Variance of a mean of AR(1) samples relative to i.i.d.: (1 + phi) / (1 - phi)."""
-    return (1 + phi) / (1 - phi)
+#: batch means: this many blocks of the baseline (7 degrees of freedom for the variance of their means)
+BLOCKS = 8
+#: the block variance must exceed its i.i.d. expectation by this factor (chi-square(7) upper 5 %)
+#: before it is used: on well-behaved data the factor stays 1 and nothing changes
+BLOCK_GATE = 2.01
+
+
+def dispersion(x: np.ndarray, blocks: int = BLOCKS) -> float:
+    """Long-run variance of ``x`` relative to its variance, by batch means: how much more sums of ``x``
+    over long stretches vary than independent samples would. 1 for independent data; larger when the
+    stream's level wanders, its values cluster, or its autocorrelation outlasts what prewhitening
+    removed. A CUSUM's increments with dispersion D behave like independent ones with D times the
+    variance, so its Cramér root shrinks by D (``thresholds`` use ``theta / D``).
+
+    >>> rng = np.random.default_rng(1)
+    >>> dispersion(rng.normal(size=1000))
+    1.0
+    >>> walk = np.cumsum(rng.normal(size=1000)); dispersion(walk - walk.mean()) > 10
+    True
+    """
+    x = np.asarray(x, np.float64)
+    length = x.size // blocks
+    if length < 8:
+        return 1.0
+    var = float(np.var(x[: length * blocks]))
+    if not var > 0:
+        return 1.0
+    sums = x[: length * blocks].reshape(blocks, length).sum(axis=1)
+    d = float(np.var(sums, ddof=1)) / (length * var)
+    return d if d > BLOCK_GATE else 1.0
+
+
+#: local-level gains tried on the baseline (0: a fixed level)
+LEVEL_GAINS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+
+
+def level_gain(u: np.ndarray) -> float:
+    """The gain of a local level (an exponentially weighted mean, m += g (u - m)) that best predicts
+    the baseline one step ahead, or 0 when a fixed level predicts as well.
+
+    A service whose level wanders (a temperature, a queue, a price) is better described as "near where
+    it was a moment ago" than as "near its long-run mean": the detectors then look for changes faster
+    than the stream's own wander. The alternative it must beat is the stationary one the detectors
+    already handle -- an AR(1) around a fixed mean (prewhitening) -- so neighbouring samples being alike
+    is not mistaken for wander (a local level would absorb a dip that AR(1) leaves to the detectors).
+    The choice is penalised like BIC (one parameter: ``log(n) / n``), so a stationary stream keeps gain
+    0 and behaves exactly as with a fixed baseline.
+
+    >>> rng = np.random.default_rng(2)
+    >>> level_gain(rng.normal(size=1000))
+    0.0
+    >>> ar = np.zeros(1000)
+    >>> for i in range(1, 1000): ar[i] = 0.7 * ar[i - 1] + rng.normal()
+    >>> level_gain(ar)                       # neighbours alike is AR(1), not a wandering level
+    0.0
+    >>> level_gain(np.cumsum(rng.normal(size=1000)) * 0.3 + rng.normal(size=1000)) > 0
+    True
+    """
+    u = np.asarray(u, np.float64)
+    n = u.size
+    if n < 50:
+        return 0.0
+    warm = min(20, n // 5)
+    penalty = math.exp(math.log(n) / n)
+    d = u - np.median(u)
+    phi = ar1_coefficient(u, 0.97)
+    ar = d[1:] - phi * d[:-1]  # one-step errors of an AR(1) around the median
+    best_v = float(np.mean(ar[warm - 1 :] ** 2))
+    best = 0.0
+    for g in LEVEL_GAINS[1:]:
+        e = level_innovations(u, g, float(np.median(u[:warm])))[0]
+        v = float(np.mean(e[warm:] ** 2))
+        if v * penalty < best_v:
+            best_v, best = v, g
+    return best
+
+
+def level_innovations(u: np.ndarray, gain: float, m0: float) -> tuple[np.ndarray, float]:
+    """One-step-ahead errors of the local level over ``u`` and the level after it (a loop over the
+    baseline only: at most a few thousand values, once per fit)."""
+    out = np.empty_like(u)
+    m = m0
+    for i, v in enumerate(u.tolist()):
+        out[i] = v - m
+        m += gain * (v - m)
+    return out, m
+
+
+def llr_threshold(arl: float, increments: np.ndarray, overshoot: float = 1.0) -> float:
+    """Threshold of a CUSUM whose increments are log-likelihood ratios (the tail-mixture detectors),
+    from their values on the baseline.
+
+    Under no change a log-likelihood ratio has E exp(X) = 1: Cramér's root is 1, whatever the data,
+    and Siegmund's approximation gives ARL = (e^x - x - 1) / |E X| with x = h + overshoot. Dispersion
+    (clustered tail events) divides the root, as for the other CUSUMs.
+
+    >>> round(llr_threshold(150_000, np.full(1000, -0.06)), 1)
+    8.1
+    """
+    mu = min(float(np.mean(increments)), -1e-3)
+    theta = 1.0 / dispersion(increments)
+    c = arl * theta * abs(mu)
+    x = math.log(c + 1.0)
+    for _ in range(50):
+        x = math.log1p(c + x)
+    return max(x / theta - overshoot, 1.0)
+
+
+def _log_gamma_q(a: float, x: float) -> float:
+    """log Q(a, x), the regularised upper incomplete gamma function: a series for P below a + 1, a
+    continued fraction (modified Lentz) for Q above, as in Numerical Recipes' gammq."""
+    if x <= 0.0:
+        return 0.0
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        n = a
+        while abs(term) > abs(total) * 1e-17:
+            n += 1.0
+            term *= x / n
+            total += term
+        return math.log1p(-math.exp(log_front + math.log(total)))
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    i = 0
+    while True:
+        i += 1
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16 or i > 10_000:
+            return log_front + math.log(h)
+
+
+def _normal_isf(p: float) -> float:
+    """z with P(Z > z) = p, to ~1e-8 (Acklam's rational approximation): only a starting point."""
+    q = min(p, 1.0 - p)
+    if q < 0.02425:  # tail
+        r = math.sqrt(-2.0 * math.log(q))
+        z = -_horner(_ACKLAM_C, r) / _horner((*_ACKLAM_D, 1.0), r)
+    else:
+        r = q - 0.5
+        z = -r * _horner(_ACKLAM_A, r * r) / _horner((*_ACKLAM_B, 1.0), r * r)
+    return z if p <= 0.5 else -z
+
+
+def _horner(coefficients: tuple[float, ...], x: float) -> float:
+    out = 0.0
+    for c in coefficients:
+        out = out * x + c
+    return out
+
+
+_ACKLAM_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_ACKLAM_B = (
+    -5.447609879822406e01,
+    1.615858368580409e02,
+    -1.556989798598866e02,
+    6.680131188771972e01,
+    -1.328068155288572e01,
+)
+_ACKLAM_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
+_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)

@@ -1,109 +1,23 @@
-"""Categorical drift: a windowed two-sample G-test of category counts against the baseline.
+"""``CategoricalMonitor``: the default monitor of a categorical stream.
 
-Cells: every baseline category expected at least ``MIN_EXPECTED`` times in a window gets its own cell
-(at most ``MAX_CELLS``), the other baseline categories share a ``rare`` cell (small-count handling:
-chi-square approximations fail on cells expected < 5 times), and anything never seen in the baseline
-falls in an ``unseen`` cell -- a new category is its own signal, and with no baseline count a handful of
-occurrences in one window is enough. The G statistic compares window counts with baseline *counts*
-(pooled two-sample form), so the baseline's sampling error is accounted for.
+Baseline category counts, a windowed two-sample G-test against them (``detectors/gtest.py``), the
+shared state machine, and evidence naming the categories that emerged, vanished or changed share.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .calibration import chi2_critical
-from .shape import WindowedShape
+from .base import EventType, State, Transition
+from .calibration import SAFETY
+from .detectors.gtest import MIN_EXPECTED, WindowedGTest
+from .evidence import decode_names, encode_names
+from .state_machine import StateMachine, first_run
 from .summaries import CategoryCounts
-
-MIN_EXPECTED = 5.0
-MAX_CELLS = 32
-RARE = "__rare__"
-UNSEEN = "__unseen__"
-
-
-def two_sample_g(obs: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """G = 2 sum O ln(O/E) over both samples, E from the pooled shares; one value per row of obs."""
-    w = obs.sum(axis=-1, keepdims=True).astype(np.float64)
-    n = float(base.sum())
-    tot = obs + base
-    share = tot / (w + n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        go = np.where(obs > 0, obs * np.log(obs / (share * w)), 0.0)
-        gb = np.where(base > 0, base * np.log(base / (share * n)), 0.0)
-    out: np.ndarray = 2.0 * (go + gb).sum(axis=-1)
-    return out
-
-
-class WindowedGTest(WindowedShape):
-    """Non-overlapping windows of category codes, each G-tested against the baseline counts.
-
-    >>> base = CategoryCounts(); base.update(["a"] * 600 + ["b"] * 400)
-    >>> det = WindowedGTest.from_baseline(base, window=100, alpha=0.001)
-    >>> det.update(det.encode(["a", "b"] * 100))
-    -1
-    >>> det.update(det.encode(["c"] * 100))  # windows of 100, evaluated every 50
-    49
-    """
-
-    name: ClassVar[str] = "g-test"
-
-    def __init__(self, names: Sequence[str], base_counts: np.ndarray, window: int = 200, crit: float = 20.0):
-        self.names = list(names)
-        super().__init__(np.zeros(0), base_counts, window, crit)
-        self.index = {n: i for i, n in enumerate(self.names)}
-
-    @classmethod
-    def from_baseline(cls, baseline: CategoryCounts, window: int, alpha: float) -> WindowedGTest:
-        n = baseline.n
-        ranked = sorted(baseline.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        own = [k for k, c in ranked if c * window / n >= MIN_EXPECTED][:MAX_CELLS]
-        rare = n - sum(baseline.counts[k] for k in own)
-        names = [*own, RARE, UNSEEN]
-        counts = np.array([baseline.counts[k] for k in own] + [rare, 0], np.int64)
-        cells = len(own) + (1 if rare else 0) + 1
-        det = cls(names, counts, window, chi2_critical(alpha, max(1, cells - 1)))
-        det.set_known(list(baseline.counts))
-        return det
-
-    def encode(self, values: Sequence[str]) -> np.ndarray:
-        """Category names -> cell codes (baseline categories that are not own cells -> rare)."""
-        idx, rare, unseen = self.index, len(self.names) - 2, len(self.names) - 1
-        known = self._known
-        return np.fromiter(
-            (idx.get(v, rare if v in known else unseen) for v in values), np.int64, count=len(values)
-        )
-
-    _known: frozenset[str] = frozenset()
-
-    def set_known(self, names: Sequence[str]) -> None:
-        self._known = frozenset(names)
-
-    def _bin(self, z: np.ndarray) -> np.ndarray:
-        return z
-
-    def _stat(self, counts: np.ndarray) -> np.ndarray:
-        return two_sample_g(counts, self.base)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        del d["edges"]
-        d["names"] = self.names
-        d["known"] = sorted(self._known)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WindowedGTest:
-        det = cls(d["names"], np.asarray(d["base"]), d["window"], d["crit"])
-        det.cur = np.asarray(d["cur"], np.int64)
-        det.prev = np.asarray(d["prev"], np.int64)
-        det.filled, det.stat, det.t, det.onset = int(d["filled"]), float(d["stat"]), int(d["t"]), d["onset"]
-        det.set_known(d["known"])
-        return det
+from .window import Tumbling
 
 
 def categorical_evidence(baseline: CategoryCounts, current: CategoryCounts, top: int = 20) -> dict[str, Any]:
@@ -130,3 +44,185 @@ def categorical_evidence(baseline: CategoryCounts, current: CategoryCounts, top:
         "vanished": vanished,
         "changed": changed,
     }
+
+
+class CategoricalMonitor(StateMachine):
+    """The default monitor for a categorical stream: a windowed G-test against baseline shares.
+
+    >>> rng = np.random.default_rng(3)
+    >>> m = CategoricalMonitor(min_samples=100, window=1000, budget=10_000)
+    >>> m.update(rng.choice(["a", "b", "c"], 3000, p=[0.6, 0.3, 0.1]))
+    []
+    >>> ev = m.update(rng.choice(["a", "b", "d"], 1000, p=[0.3, 0.3, 0.4]))
+    >>> ev[0].type.value, ev[0].evidence["emerged"]
+    ('DRIFT_START', ['d'])
+    """
+
+    kind: ClassVar[str] = "categorical"
+    WINDOW = 200
+    NAME_MAX = 48
+
+    def __init__(
+        self,
+        min_samples: int = 100,
+        window: int = 1000,
+        budget: float = 10_000,
+        recovery: int = 50,
+        warning: float = 0.2,
+        critical: float = 0.5,
+    ) -> None:
+        super().__init__(min_samples, window, budget, recovery, warning, critical)
+        self.baseline = CategoryCounts()
+        self.current = Tumbling(window, CategoryCounts)
+        self.ring: list[str] = []  # the last WINDOW values: the alarming window, for evidence
+        self.fixed = False  # a seeded baseline: not refined from the stream
+        self.test: WindowedGTest | None = None
+
+    @property
+    def score(self) -> float:
+        return self.test.score if self.test is not None else 0.0
+
+    @property
+    def detector(self) -> str:
+        if self.state == State.DRIFTING and self.alarm_detector:
+            return self.alarm_detector
+        return WindowedGTest.name if self.test is not None else ""
+
+    @classmethod
+    def from_spec(cls, spec: Any, feature: Any = None) -> CategoricalMonitor:
+        return cls(
+            spec.baseline.min_samples,
+            spec.baseline.window,
+            spec.sensitivity.false_alarms_per,
+            spec.recovery.consecutive_normal,
+            spec.sensitivity.warning,
+            spec.sensitivity.critical,
+        )
+
+    def _fit(self) -> None:
+        crit_alpha = min(0.5, (self.WINDOW // 2) / (self.budget * SAFETY))  # one test per half window
+        test = WindowedGTest.from_baseline(self.baseline, self.WINDOW, crit_alpha)
+        test.t = self.test.t if self.test is not None else self.samples
+        self.test = test
+
+    def _recovery(self, codes: np.ndarray) -> int:
+        """Track the test through a Drifting segment; the position where the stream has had
+        ``recovery`` consecutive normal samples, or -1 (the test then stops there)."""
+        assert self.test is not None
+        snap = self.test.to_dict()
+        path = self.test.track(codes, 0.0)
+        pos, run = first_run(path <= self.test.recovery_level, self.normal_run, self.recovery)
+        if pos < 0:
+            self.normal_run = run
+            return -1
+        self.test = WindowedGTest.from_dict(snap)
+        self.test.track(codes[: pos + 1], 0.0)
+        self.normal_run = 0
+        return pos
+
+    def seed(self, values: np.ndarray) -> None:
+        """Baseline from explicit reference values (see ``StreamMonitor.seed``): the first ``window``
+        go into the baseline counts; with ``min_samples`` of them the stream is Stable and the
+        baseline fixed."""
+        if self.state != State.INITIALIZING:
+            raise ValueError("the baseline is already fitted")
+        vals = [v if len(v) <= self.NAME_MAX else v[: self.NAME_MAX] for v in map(str, values)]
+        self.baseline.update(vals[: max(0, self.window - self.baseline.n)])
+        self.samples += len(vals)
+        if self.baseline.n >= self.min_samples:
+            self._fit()
+            self.state = State.STABLE
+            self.fixed = True
+
+    def update(self, values: np.ndarray, ts: np.ndarray | None = None) -> list[Transition]:
+        # names beyond NAME_MAX characters are truncated: state (and evidence) stays bounded
+        vals = [v if len(v) <= self.NAME_MAX else v[: self.NAME_MAX] for v in map(str, values)]
+        out: list[Transition] = []
+        i, n = 0, len(vals)
+        while i < n:
+            if self.state == State.INITIALIZING:
+                take = vals[i : i + self.min_samples - self.baseline.n]
+                self.baseline.update(take)
+                self.samples += len(take)
+                i += len(take)
+                if self.baseline.n >= self.min_samples:
+                    self._fit()
+                    self.state = State.STABLE
+                continue
+            test = self.test
+            assert test is not None
+            end = n
+            refining = self.state == State.STABLE and self.baseline.n < self.window and not self.fixed
+            if refining:
+                end = min(n, i + self.window - self.baseline.n)
+            seg = vals[i:end]
+            codes = test.encode(seg)
+            if self.state == State.STABLE:
+                p = test.update(codes)
+                used = len(seg) if p < 0 else p + 1
+                if refining:
+                    self.baseline.update(seg[: used if p < 0 else max(0, (test.onset or 0) - self.samples)])
+                    if self.baseline.n >= self.window:
+                        self._fit()
+                if p >= 0:
+                    self.state = State.DRIFTING
+                    self.normal_run = 0
+                    self.alarm_detector = test.name
+                    onset = (test.onset if test.onset is not None else self.samples + p) - self.samples
+                    # evidence from the newest half window: the part of the alarming window that
+                    # is most likely all after the change
+                    ev = categorical_evidence(self.baseline, self._window_counts(vals, i + p, test.step))
+                    score = round(max(test.score, 0.5), 6)
+                    out.append(Transition(EventType.DRIFT_START, i + p, test.name, score, i + onset, ev))
+            else:
+                p = self._recovery(codes)
+                used = len(seg) if p < 0 else p + 1
+                if p >= 0:
+                    self.state = State.STABLE
+                    ev = categorical_evidence(self.baseline, self._window_counts(vals, i + p))
+                    score = round(self.score, 6)
+                    out.append(Transition(EventType.DRIFT_END, i + p, test.name, score, None, ev))
+                    self.alarm_detector = ""
+            self.samples += used
+            i += used
+        if vals:
+            self.current.update(vals)
+            # kept in its serialised form, so a restored monitor continues exactly
+            self.ring = decode_names(encode_names((self.ring + vals[-self.WINDOW :])[-self.WINDOW :]))
+        return out
+
+    def _window_counts(self, vals: list[str], upto: int, size: int | None = None) -> CategoryCounts:
+        size = size or self.WINDOW
+        recent = (self.ring + vals[max(0, upto + 1 - size) : upto + 1])[-size:]
+        c = CategoryCounts()
+        c.update(recent)
+        return c
+
+    def baseline_summary(self) -> dict[str, Any]:
+        return self.baseline.to_dict()
+
+    def current_summary(self) -> dict[str, Any]:
+        merged: CategoryCounts = self.current.merged()
+        return merged.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self._params(),
+            **self._state_dict(),
+            "baseline": self.baseline.to_dict(),
+            "current": self.current.to_dict(),
+            "ring": encode_names(self.ring),
+            "fixed": self.fixed,
+            "detectors": [] if self.test is None else [self.test.to_dict()],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CategoricalMonitor:
+        m = cls(*d["params"])
+        m._restore_state(d)
+        m.baseline = CategoryCounts.from_dict(d["baseline"])
+        m.current.load(d["current"], CategoryCounts)
+        m.ring = decode_names(d["ring"])
+        m.fixed = bool(d.get("fixed", False))
+        m.test = WindowedGTest.from_dict(d["detectors"][0]) if d["detectors"] else None
+        return m

@@ -45,6 +45,9 @@ class StreamStatus:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     #: index of the last DRIFT_END that adopted a drifted regime as the baseline (None: never)
     adopted_at: int | None = None
+    #: while Drifting: a mergeable summary of every sample since the drift's onset (the evidence of
+    #: what the stream is now, not diluted by the window's pre-change samples); None otherwise
+    since_onset: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +85,9 @@ class _Stream:
         self.position = 0  # values passed in so far (accepted + rejected)
         self.since: int | None = None  # index of the last transition
         self.adopted_at: int | None = None  # index of the last adoption (DRIFT_END reason adopted)
-        self.recent: deque[tuple[int, np.ndarray]] = deque()  # (start position, caller index array)
+        # (start position, caller index array); created on the first batch with indices (an empty
+        # deque is ~760 bytes, and the sidecar never passes indices)
+        self.recent: deque[tuple[int, np.ndarray]] | None = None
         self.source = "learned"
         self.note = ""
         self.reasons: dict[str, int] = {}
@@ -138,7 +143,7 @@ def _as_categorical(values: Any) -> np.ndarray:
 class Engine:
     """All streams of one monitor.
 
-    >>> from driftwatch.config import MonitorSpec
+    >>> from driftwatch.vocab.spec import MonitorSpec
     >>> rng = np.random.default_rng(0)
     >>> spec = MonitorSpec.parse({"sensitivity": {"falseAlarmsPer": 1_000_000}})
     >>> eng = Engine(spec, name="payments")
@@ -157,6 +162,8 @@ class Engine:
         self._keys: dict[str, None] = {}  # insertion-ordered set of keys admitted under the cap
         self._kinds: dict[str, str] = {}  # feature -> numeric | categorical, fixed on first sight
         self.overflowed = 0  # values folded into OVERFLOW_KEY
+        #: streams a checkpoint held that could not be read (they learn again): feature/key
+        self.unreadable: list[str] = []
 
     # -- ingest ---------------------------------------------------------------------------------------
 
@@ -291,7 +298,9 @@ class Engine:
         self._kinds[feature] = kind
         st = self._stream(feature, self._key(key, n), kind)
         j = self._window(st, arr, tss) if st.waiting else 0
-        transitions = st.monitor.update(arr[j:] if j else arr) if j < n else []
+        transitions = (
+            st.monitor.update(arr[j:] if j else arr, None if tss is None else tss[j:]) if j < n else []
+        )
         if j:
             for t in transitions:  # positions in the batch as passed in
                 t.position += j
@@ -299,6 +308,8 @@ class Engine:
                     t.onset_position += j
         events = [self._event(st, t, n, idx, tss) for t in transitions]
         if idx is not None:
+            if st.recent is None:
+                st.recent = deque()
             st.recent.append((st.position, idx))
             while sum(a.size for _, a in st.recent) > _INDEX_MEMORY and len(st.recent) > 1:
                 st.recent.popleft()
@@ -312,7 +323,7 @@ class Engine:
         if pos >= 0:
             return int(idx[pos])
         absolute = st.position + pos
-        for start, arr in reversed(st.recent):
+        for start, arr in reversed(st.recent or ()):
             if start <= absolute < start + arr.size:
                 return int(arr[absolute - start])
         return int(idx[0]) + pos  # beyond memory: assume contiguous indices
@@ -367,9 +378,24 @@ class Engine:
                     note=self._note(st),
                     rejected_reasons=dict(st.reasons),
                     adopted_at=st.adopted_at,
+                    since_onset=m.since_onset_summary(),
                 )
             )
         return out
+
+    def band(
+        self, feature: str, key: str, n: int, ts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The raw range the stream's baseline calls normal for ``n`` samples (at ``ts``), or None (no
+        such numeric stream, or its baseline is not fitted yet): for plots."""
+        st = self._streams.get((key, feature))
+        band = getattr(st.monitor, "band", None) if st is not None else None
+        return None if band is None else band(n, ts)
+
+    def score(self, feature: str, key: str = "") -> float:
+        """The stream's current drift score (0 for a stream not seen yet), without building its status."""
+        st = self._streams.get((key, feature))
+        return 0.0 if st is None else float(st.monitor.score)
 
     def adopt(self, feature: str | None = None, key: str | None = None) -> list[tuple[str, str]]:
         """Make the current regime the baseline of every Drifting stream (of ``feature`` / ``key`` when
@@ -387,6 +413,12 @@ class Engine:
             done.append((st.feature, st.key))
         return done
 
+    def forget(self, feature: str, key: str = "") -> bool:
+        """Drop one stream's state (its key stays admitted): its next samples start it afresh. For a
+        caller whose updates of that stream keep raising on its state (e.g. restored from a damaged
+        checkpoint). False when there is no such stream."""
+        return self._streams.pop((key, feature), None) is not None
+
     def _note(self, st: _Stream) -> str:
         if not st.waiting:
             return st.note
@@ -398,8 +430,9 @@ class Engine:
         streams = []
         for s in self.streams():
             d = s.to_dict()
-            if d["adopted_at"] is None:  # only streams that adopted carry it (contracts.md section 2)
-                del d["adopted_at"]
+            for opt in ("adopted_at", "since_onset"):  # only streams that have one carry it (contracts.md)
+                if d[opt] is None:
+                    del d[opt]
             for k in ("rejected", "baseline_source", "note", "rejected_reasons"):
                 del d[k]
             streams.append(d)
@@ -442,7 +475,13 @@ class Engine:
         eng._keys = dict.fromkeys(d.get("keys", []))
         eng.overflowed = int(d.get("overflowed", 0))
         for s in d.get("streams", []):
-            mon = monitor_class(s["monitor"]).from_dict(s["state"])
+            try:
+                mon = monitor_class(s["monitor"]).from_dict(s["state"])
+            except (KeyError, ValueError, TypeError, IndexError):
+                # a stream this version cannot read (an older checkpoint format, a damaged entry) starts
+                # over and learns its baseline again; the others are restored
+                eng.unreadable.append(f"{s.get('feature', '?')}/{s.get('key', '')}")
+                continue
             st = _Stream(s["feature"], s["key"], s["kind"], mon)
             st.position = int(s["position"])
             st.since = s["since"]

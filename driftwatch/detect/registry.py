@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .base import StreamMonitor
-from .monitor import CategoricalMonitor, NumericMonitor
+from .categorical import CategoricalMonitor
+from .numeric import NumericMonitor
 
 MonitorFactory = Callable[[Any, Any, str], StreamMonitor | None]
 

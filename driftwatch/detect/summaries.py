@@ -14,6 +14,10 @@ import numpy as np
 
 _SIGN = np.int64(-(2**63))  # the sign bit as int64
 _ABS = np.int64(2**63 - 1)  # every bit but the sign
+#: the counts of every empty store, shared (read-only; a store replaces its array when it grows): a
+#: stream holds eight stores, most of them empty (negative values, the onset's while Stable)
+_NO_COUNTS = np.zeros(0, np.int64)
+_NO_COUNTS.setflags(write=False)
 
 
 class Moments:
@@ -105,7 +109,7 @@ class _Store:
     def __init__(self, max_bins: int, offset: int = 0, counts: np.ndarray | None = None) -> None:
         self.max_bins = max_bins
         self.offset = offset
-        self.counts = np.zeros(0, np.int64) if counts is None else counts
+        self.counts = _NO_COUNTS if counts is None else counts
 
     @property
     def total(self) -> int:
@@ -248,7 +252,8 @@ class QuantileSketch:
         if total == 0:
             return np.full(np.shape(x), np.nan)
         cum = np.concatenate([[0], np.cumsum(counts)])
-        return cum[np.searchsorted(values, x, side="right")] / total
+        out: np.ndarray = cum[np.searchsorted(values, x, side="right")] / total
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -71,15 +71,20 @@ class Standardizer:
     sigma: float = 1.0  # std of the clipped baseline z
 
     @classmethod
-    def fit(cls, x: np.ndarray, transform: str = "auto") -> Standardizer:
+    def fit(cls, x: np.ndarray, transform: str = "auto", min_scale: float = 0.0) -> Standardizer:
+        """``min_scale`` floors the robust scale: residuals of a noise-free signal (a profile that
+        explains everything) must not turn rounding errors into many-sigma deviations."""
         log = wants_log(x, transform)
         floor = float(x.min()) / 10 if log else 0.0
         y = np.log(x) if log else x
         center, scale = robust_scale(y)
+        floored = scale < min_scale
+        scale = max(scale, min_scale)
         s = cls(log, floor, center, scale)
         z = s._clipped(y)
         s.mu = float(z.mean())
-        s.sigma = float(z.std()) or 1.0
+        # a floored scale is the unit: re-standardising by the (tiny) spread would undo the floor
+        s.sigma = 1.0 if floored else float(z.std()) or 1.0
         return s
 
     def transform(self, x: np.ndarray) -> np.ndarray:

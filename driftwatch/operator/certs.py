@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from driftwatch.pki import cert_pem, issue_leaf, key_pem, self_signed_ca
+from driftwatch.x509 import cert_pem, issue_leaf, key_pem, self_signed_ca
 
 CA_DAYS = 3650
 SERVING_DAYS = 365

@@ -7,9 +7,19 @@ Decisions, in order (``decide``):
    (the API server may call the webhook twice with ``reinvocationPolicy: IfNeeded``: never twice);
 3. no DriftMonitor in the pod's namespace selects it, or the selecting one has injection disabled
    -> no patch;
-4. otherwise the sidecar container, the config volume (and with ``baseline.mode: fromConfigMap`` the
-   baseline ConfigMap's volume, at ``/etc/driftwatch/baseline``), and a ``driftwatch.io/monitor`` label (the
+4. the selecting monitor is refused (its spec cannot be served, its baseline ConfigMap is missing, a
+   child of its name is not ours: ``refused``) -> no patch, the reason says why;
+5. otherwise the sidecar, the config volume (and with ``baseline.mode: fromConfigMap`` the baseline
+   ConfigMap's volume, at ``/etc/driftwatch/baseline``), and a ``driftwatch.io/monitor`` label (the
    metrics Service selects on it) and ``driftwatch.io/injected`` annotation.
+
+The sidecar is a native sidecar: an init container with ``restartPolicy: Always`` (Kubernetes >= 1.29;
+GA in 1.33, the chart's minimum). It starts before the app's containers, is stopped after them, and
+does not hold a Job's pod open; a crash restarts it without touching the app's containers. Its
+startup probe makes the app wait until it listens (so the app's first samples are not refused); it has
+no readiness probe on purpose: a sidecar's readiness counts toward the pod's, and a detector must
+never take the app out of its Service. Everything it reads at start is optional (Secret keys,
+the baseline ConfigMap), so nothing it references can keep the pod from starting.
 
 The container passes the ``restricted`` Pod Security Standard on its own (non-root, no privilege
 escalation, all capabilities dropped, RuntimeDefault seccomp), so injecting into a restricted
@@ -22,8 +32,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from driftwatch.operator.monitor import Monitor
-from driftwatch.operator.options import (
+from driftwatch.operator.driftmonitor import Monitor
+from driftwatch.operator.options import OperatorOptions
+from driftwatch.operator.redis_users import PASSWORD_KEY, USERNAME_KEY, login_for
+from driftwatch.redisconn import ENV_CA_FILE, ENV_PASSWORD, ENV_USERNAME
+from driftwatch.vocab.names import (
     ANNOTATION_INJECT,
     ANNOTATION_INJECTED,
     BASELINE_MOUNT,
@@ -36,8 +49,10 @@ from driftwatch.operator.options import (
     LABEL_MONITOR,
     METRICS_PORT,
     OPT_OUT_VALUES,
+    REDIS_CA_KEY,
+    REDIS_TLS_MOUNT,
+    REDIS_TLS_VOLUME,
     SIDECAR_CONTAINER,
-    OperatorOptions,
 )
 
 JSONPatch = list[dict[str, Any]]
@@ -86,8 +101,45 @@ def select_monitor(pod_labels: Mapping[str, str] | None, monitors: Iterable[Moni
     return matching[0] if matching else None
 
 
+#: the probes ask the metrics port (the ingest port listens on loopback only, the kubelet probes the
+#: pod's IP); /healthz answers as soon as the sidecar serves, Redis or not
+STARTUP_PROBE = {
+    "httpGet": {"path": "/healthz", "port": "dw-metrics"},
+    "periodSeconds": 1,
+    "failureThreshold": 60,
+    "timeoutSeconds": 1,
+}
+LIVENESS_PROBE = {
+    "httpGet": {"path": "/healthz", "port": "dw-metrics"},
+    "periodSeconds": 10,
+    "failureThreshold": 3,
+    "timeoutSeconds": 2,
+}
+
+
+def _secret_env(monitor: Monitor, name: str, key: str) -> dict[str, Any]:
+    # optional: a Secret not (yet) there must never keep the pod from starting (CreateContainerConfigError)
+    ref = {"name": monitor.child_name, "key": key, "optional": True}
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def redis_env(monitor: Monitor, options: OperatorOptions) -> list[dict[str, Any]]:
+    """The Redis login from the monitor's Secret, when it has one (``redis_users.login_for``)."""
+    if login_for(monitor, options) is None:
+        return []
+    env = [
+        _secret_env(monitor, ENV_USERNAME, USERNAME_KEY),
+        _secret_env(monitor, ENV_PASSWORD, PASSWORD_KEY),
+    ]
+    if options.redis_ca:
+        env.append({"name": ENV_CA_FILE, "value": f"{REDIS_TLS_MOUNT}/{REDIS_CA_KEY}"})
+    return env
+
+
 def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
-    """The detector container. Binds ingest to localhost (the app posts to it); metrics on all addresses."""
+    """The detector, as a native sidecar. Binds ingest to localhost (the app posts to it); metrics on
+    all addresses (the metrics Service and the probes reach it there)."""
+    tls_ca = options.redis_ca and login_for(monitor, options) is not None
     return {
         "name": SIDECAR_CONTAINER,
         "image": monitor.image,
@@ -102,6 +154,7 @@ def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, A
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *redis_env(monitor, options),
         ],
         "resources": {"requests": dict(monitor.requests), "limits": dict(monitor.limits)},
         "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT, "readOnly": True}]
@@ -109,7 +162,11 @@ def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, A
             [{"name": BASELINE_VOLUME, "mountPath": BASELINE_MOUNT, "readOnly": True}]
             if baseline_config_map(monitor)
             else []
-        ),
+        )
+        + ([{"name": REDIS_TLS_VOLUME, "mountPath": REDIS_TLS_MOUNT, "readOnly": True}] if tls_ca else []),
+        "restartPolicy": "Always",
+        "startupProbe": STARTUP_PROBE,
+        "livenessProbe": LIVENESS_PROBE,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": options.sidecar_uid,
@@ -134,12 +191,20 @@ def baseline_config_map(monitor: Monitor) -> str | None:
 
 
 def baseline_volume(monitor: Monitor) -> dict[str, Any] | None:
-    """``optional: false``: a missing ConfigMap keeps the pod in ContainerCreating with a
-    FailedMount event naming it -- visible, where an empty directory would only fail the sidecar."""
+    """``optional: true``: a ConfigMap deleted after injection must not keep the app's pods in
+    ContainerCreating. The operator checks it exists before injecting at all (a missing one is a
+    ``Ready=False`` condition naming ``spec.baseline.configMap``, and pods start without the sidecar)."""
     name = baseline_config_map(monitor)
     if name is None:
         return None
-    return {"name": BASELINE_VOLUME, "configMap": {"name": name, "optional": False, "defaultMode": 0o444}}
+    return {"name": BASELINE_VOLUME, "configMap": {"name": name, "optional": True, "defaultMode": 0o444}}
+
+
+def redis_tls_volume(monitor: Monitor) -> dict[str, Any]:
+    """The external Redis' CA from the monitor's Secret (optional, like everything the sidecar reads)."""
+    items = [{"key": REDIS_CA_KEY, "path": REDIS_CA_KEY}]
+    secret = {"secretName": monitor.child_name, "optional": True, "items": items, "defaultMode": 0o444}
+    return {"name": REDIS_TLS_VOLUME, "secret": secret}
 
 
 def pod_patch(pod: Mapping[str, Any], monitor: Monitor, options: OperatorOptions) -> JSONPatch:
@@ -170,16 +235,28 @@ def pod_patch(pod: Mapping[str, Any], monitor: Monitor, options: OperatorOptions
     baseline = baseline_volume(monitor)
     if baseline is not None:
         volumes.append(baseline)
+    if options.redis_ca and login_for(monitor, options) is not None:
+        volumes.append(redis_tls_volume(monitor))
     if spec.get("volumes") is None:
         ops.append({"op": "add", "path": "/spec/volumes", "value": volumes})
     else:
         ops += [{"op": "add", "path": "/spec/volumes/-", "value": v} for v in volumes]
-    ops.append({"op": "add", "path": "/spec/containers/-", "value": sidecar_container(monitor, options)})
+    sidecar = sidecar_container(monitor, options)
+    if spec.get("initContainers") is None:
+        ops.append({"op": "add", "path": "/spec/initContainers", "value": [sidecar]})
+    else:  # after the app's own init containers: they run to completion first, as without us
+        ops.append({"op": "add", "path": "/spec/initContainers/-", "value": sidecar})
     return ops
 
 
-def decide(pod: Mapping[str, Any], monitors: Iterable[Monitor], options: OperatorOptions) -> Decision:
-    """Whether and how to inject into ``pod`` given the monitors of its namespace."""
+def decide(
+    pod: Mapping[str, Any],
+    monitors: Iterable[Monitor],
+    options: OperatorOptions,
+    refused: Mapping[str, str] | None = None,
+) -> Decision:
+    """Whether and how to inject into ``pod`` given the monitors of its namespace; ``refused`` maps a
+    monitor's name to why the operator will not inject for it (``MonitorCache.refusals``)."""
     if opted_out(pod):
         return Decision([], f"opted out by {ANNOTATION_INJECT}=false")
     if already_injected(pod):
@@ -190,6 +267,9 @@ def decide(pod: Mapping[str, Any], monitors: Iterable[Monitor], options: Operato
         return Decision([], "no DriftMonitor selects this pod")
     if not monitor.injection_enabled:
         return Decision([], f"DriftMonitor {monitor.name} has injection.enabled=false", monitor.name)
+    why = (refused or {}).get(monitor.name)
+    if why is not None:
+        return Decision([], f"DriftMonitor {monitor.name} is not injected: {why}", monitor.name)
     return Decision(
         pod_patch(pod, monitor, options), f"injected for DriftMonitor {monitor.name}", monitor.name
     )

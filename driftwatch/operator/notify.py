@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import redis.asyncio as aioredis
+from driftwatch.redisconn import AnyRedis, connect_url, redact_text
+from driftwatch.vocab.rediskeys import notify_pattern, parse_notify_channel
 
 log = logging.getLogger("driftwatch.operator")
 
@@ -23,23 +23,7 @@ log = logging.getLogger("driftwatch.operator")
 DEBOUNCE = 0.2
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
-Trigger = Callable[[str, str], Awaitable[None]]
-
-
-def pattern(key_prefix: str) -> str:
-    return f"{key_prefix}:*:notify"
-
-
-def parse_channel(channel: str, key_prefix: str) -> tuple[str, str] | None:
-    """``{keyPrefix}:{namespace}:{monitor}:notify`` -> (namespace, monitor); None for anything else
-    (namespaces and DriftMonitor names never contain ':')."""
-    head, suffix = f"{key_prefix}:", ":notify"
-    if not channel.startswith(head) or not channel.endswith(suffix):
-        return None
-    parts = channel[len(head) : -len(suffix)].split(":")
-    if len(parts) != 2 or not all(parts):
-        return None
-    return parts[0], parts[1]
+Trigger = Callable[[str, str], Awaitable[object]]
 
 
 class NotifyListener:
@@ -51,7 +35,7 @@ class NotifyListener:
         key_prefix: str,
         trigger: Trigger,
         debounce: float = DEBOUNCE,
-        client_factory: Callable[[], aioredis.Redis] | None = None,
+        client_factory: Callable[[], AnyRedis] | None = None,
     ) -> None:
         self.url = url
         self.key_prefix = key_prefix
@@ -65,8 +49,8 @@ class NotifyListener:
         self._dirty: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _client(self) -> aioredis.Redis:
-        return aioredis.Redis.from_url(
+    def _client(self) -> AnyRedis:
+        return connect_url(
             self.url,
             decode_responses=True,
             socket_connect_timeout=2.0,
@@ -81,9 +65,9 @@ class NotifyListener:
                 client = self.client_factory()
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 try:
-                    await pubsub.psubscribe(pattern(self.key_prefix))
+                    await pubsub.psubscribe(notify_pattern(self.key_prefix))
                     if attempt:
-                        log.info("redis notifications resumed (%s)", pattern(self.key_prefix))
+                        log.info("redis notifications resumed (%s)", notify_pattern(self.key_prefix))
                     attempt = 0
                     self.connected = True
                     while True:
@@ -94,7 +78,8 @@ class NotifyListener:
                     raise
                 except Exception as e:  # Redis down or restarted: the timers carry on meanwhile
                     if self.connected or attempt == 0:
-                        log.warning("redis notifications unavailable (%s); aggregation timers only", e)
+                        why = redact_text(str(e))
+                        log.warning("redis notifications unavailable (%s); aggregation timers only", why)
                     self.connected = False
                 finally:
                     with contextlib.suppress(Exception):
@@ -111,7 +96,7 @@ class NotifyListener:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def on_message(self, channel: str) -> None:
-        key = parse_channel(channel, self.key_prefix)
+        key = parse_notify_channel(channel, self.key_prefix)
         if key is None:
             return
         self.received += 1
@@ -143,6 +128,3 @@ class NotifyListener:
         if key in self._dirty:
             self._dirty.discard(key)
             self._schedule(key)
-
-    def stats(self) -> dict[str, Any]:
-        return {"connected": self.connected, "received": self.received, "pending": len(self._pending)}

@@ -6,41 +6,32 @@ the pure modules (``render``, ``inject``) stay free of globals.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: the API group of everything DriftWatch owns; label/annotation keys live under it
-GROUP = "driftwatch.io"
-VERSION = "v1alpha1"
-PLURAL = "driftmonitors"
-
-#: labels and annotations (the public surface users and the webhook configuration rely on)
-LABEL_MONITOR = f"{GROUP}/monitor"  # set on injected pods; the metrics Service selects on it
-LABEL_MANAGED = "app.kubernetes.io/managed-by"
-LABEL_INJECT = f"{GROUP}/inject"  # namespace opt-in (=enabled), pod opt-in/out (=true / =false|disabled)
-ANNOTATION_INJECT = f"{GROUP}/inject"  # pod annotation opt-out: driftwatch.io/inject: "false"
-OPT_OUT_VALUES = ("false", "disabled")
-ANNOTATION_INJECTED = f"{GROUP}/injected"  # set on injected pods: the monitor whose sidecar it got
-ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"  # on the ConfigMap: which spec it was rendered from
-
-SIDECAR_CONTAINER = "driftwatch-sidecar"
-CONFIG_VOLUME = "driftwatch-config"
-CONFIG_MOUNT = "/etc/driftwatch"
-CONFIG_KEY = "sidecar.yaml"
-#: ``baseline.mode: fromConfigMap``: ConfigMap ``spec.baseline.configMap`` is mounted here (the sidecar's
-#: ``state.baselineDir``; nested in the config volume, whose mount point the kubelet creates)
-BASELINE_VOLUME = "driftwatch-baseline"
-BASELINE_MOUNT = "/etc/driftwatch/baseline"
-INGEST_PORT = 8476
-METRICS_PORT = 9476
-WEBHOOK_PORT = 9443
-GATE_PORT = 8080
-FIELD_MANAGER = "driftwatch-operator"
+from driftwatch import version
+from driftwatch.vocab.names import GATE_PORT, IMAGE_REPOSITORY, LABEL_INJECT, LEADER_LEASE, WEBHOOK_PORT
+from driftwatch.vocab.rediskeys import DEFAULT_KEY_PREFIX
 
 WebhookMode = Literal["url", "service", "none"]
 TLSMode = Literal["self", "cert-manager"]
 FailurePolicy = Literal["Ignore", "Fail"]
 InjectionScope = Literal["namespace", "pod"]
+SidecarRedisAuth = Literal["acl", "shared", "none"]
+
+
+def default_image() -> str:
+    """``ghcr.io/driftwatch/driftwatch:<this package's version>``."""
+    return f"{IMAGE_REPOSITORY}:{version()}"
+
+
+def default_identity() -> str:
+    """This replica's name in the leader Lease: the pod's name (``POD_NAME``, else the host's) and a
+    random suffix, so a restarted process never mistakes its predecessor's lease for its own."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -52,10 +43,24 @@ class OperatorOptions:
     #: where the operator itself runs (its Secret, Service, and the namespace the webhook never injects)
     operator_namespace: str = "driftwatch"
     redis_url: str = "redis://driftwatch-redis.driftwatch:6379/0"
-    key_prefix: str = "driftwatch"
+    key_prefix: str = DEFAULT_KEY_PREFIX
 
-    # --- sidecar defaults (a monitor's spec.sidecar overrides them) ---
-    sidecar_image: str = "ghcr.io/driftwatch/driftwatch:0.1.0"
+    # --- sidecar defaults (a monitor's spec.sidecar overrides resources; the image only from a list) ---
+    #: the image of this release (the package version is the image tag)
+    sidecar_image: str = field(default_factory=default_image)
+    #: images a DriftMonitor's ``spec.sidecar.image`` may name besides ``sidecar_image`` (the platform
+    #: team's list); anything else is refused with a condition naming the field
+    allowed_images: tuple[str, ...] = ()
+    #: how sidecars log in to Redis (``redis_users``): per-monitor ACL users, one shared login, or none
+    sidecar_redis_auth: SidecarRedisAuth = "none"
+    #: ``acl``: the key the per-monitor passwords are derived from (a Secret of the operator's)
+    sidecar_credential_key: str = field(default="", repr=False)
+    #: ``shared``: the one login every monitor's Secret gets
+    sidecar_redis_username: str = ""
+    sidecar_redis_password: str = field(default="", repr=False)
+    #: PEM of the CA that signs an external Redis' TLS certificate (``rediss``), copied into each
+    #: monitor's Secret and mounted for its sidecars
+    redis_ca: str = field(default="", repr=False)
     sidecar_pull_policy: str = "IfNotPresent"
     sidecar_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "50m", "memory": "96Mi"})
     sidecar_limits: dict[str, str] = field(default_factory=lambda: {"memory": "256Mi"})
@@ -97,6 +102,19 @@ class OperatorOptions:
     # --- gate / health ---
     gate_host: str = "0.0.0.0"
     gate_port: int = GATE_PORT
+    #: bearer token /v1/gate and /metrics require (empty: none; the probes never need one)
+    gate_token: str = field(default="", repr=False)
+
+    # --- replicas (``election.py``, ``leadership.py``) ---
+    #: elect one leader among the replicas (a Lease in operator_namespace) for reconciles, status rounds
+    #: and Redis cleanup; every replica serves the webhook and the gate. Off: this process leads alone.
+    leader_election: bool = True
+    #: seconds a leader's Lease is valid: how long a dead leader's work waits for another replica
+    lease_duration: float = 15.0
+    #: the Lease in operator_namespace (the chart names it after the release, as its RBAC does)
+    lease_name: str = LEADER_LEASE
+    #: this replica's holder identity in the Lease
+    identity: str = field(default_factory=default_identity)
 
     #: create ServiceMonitor/PrometheusRule when the cluster has the Prometheus Operator's CRDs
     prometheus: bool = True

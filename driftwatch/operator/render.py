@@ -1,7 +1,9 @@
 """The children of a DriftMonitor, as plain manifests. Pure: no I/O, so every shape is unit-tested.
 
 * ConfigMap ``driftwatch-<name>``: the sidecar's config file (contracts.md section 3), mounted into
-  every injected pod.
+  every injected pod. Its Redis URL never carries credentials.
+* Secret ``driftwatch-<name>``: the sidecars' Redis login (``redis_users``), read into the container's
+  environment; only when a login is configured.
 * Service ``driftwatch-<name>``: headless, selecting injected pods by the ``driftwatch.io/monitor``
   label the webhook adds, port ``metrics``; headless so 500 monitors never exhaust the ClusterIP range.
 * ServiceMonitor + PrometheusRule when the Prometheus Operator's CRDs exist (the caller decides).
@@ -12,22 +14,27 @@ with the monitor and the operator never has to.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import yaml
 
-from driftwatch.operator.monitor import Monitor
-from driftwatch.operator.options import (
+from driftwatch.operator.driftmonitor import Monitor
+from driftwatch.operator.options import OperatorOptions
+from driftwatch.operator.redis_users import PASSWORD_KEY, USERNAME_KEY, Login
+from driftwatch.redisconn import strip_credentials
+from driftwatch.vocab.names import (
     ANNOTATION_SPEC_HASH,
+    API_VERSION,
     BASELINE_MOUNT,
     CONFIG_KEY,
-    GROUP,
     INGEST_PORT,
+    KIND,
     LABEL_MANAGED,
     LABEL_MONITOR,
+    MANAGER,
     METRICS_PORT,
-    VERSION,
-    OperatorOptions,
+    REDIS_CA_KEY,
 )
 
 #: the sidecar's metric the alert rules use (driftwatch.sidecar.metrics exports it per stream)
@@ -36,8 +43,8 @@ SCORE_METRIC = "driftwatch_drift_score"
 
 def owner_reference(monitor: Monitor) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "DriftMonitor",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "name": monitor.name,
         "uid": monitor.uid,
         "controller": True,
@@ -50,7 +57,7 @@ def labels(monitor: Monitor, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "driftwatch",
         "app.kubernetes.io/component": component,
-        LABEL_MANAGED: "driftwatch-operator",
+        LABEL_MANAGED: MANAGER,
         LABEL_MONITOR: monitor.name,
     }
 
@@ -69,7 +76,8 @@ def sidecar_config(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]
     return {
         "monitor": {"name": monitor.name, "namespace": monitor.namespace},
         "spec": dict(monitor.raw_spec),
-        "redis": {"url": monitor.redis_url, "keyPrefix": monitor.key_prefix},
+        # credentials come from the monitor's Secret (environment), never from this file
+        "redis": {"url": strip_credentials(monitor.redis_url), "keyPrefix": monitor.key_prefix},
         "listen": {"host": "127.0.0.1", "port": INGEST_PORT, "metricsPort": METRICS_PORT},
         "state": {
             "publishInterval": options.sidecar_publish_interval,
@@ -84,6 +92,20 @@ def config_map(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
     meta["annotations"] = {ANNOTATION_SPEC_HASH: monitor.spec_hash()}
     body = yaml.safe_dump(sidecar_config(monitor, options), sort_keys=False, default_flow_style=False)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {CONFIG_KEY: body}}
+
+
+def redis_secret(monitor: Monitor, login: Login, options: OperatorOptions) -> dict[str, Any]:
+    """The sidecars' Redis login (and the external Redis' CA when one is configured)."""
+    data = {USERNAME_KEY: login.username, PASSWORD_KEY: login.password}
+    if options.redis_ca:
+        data[REDIS_CA_KEY] = options.redis_ca
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(monitor, "redis-login"),
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def metrics_service(monitor: Monitor) -> dict[str, Any]:
@@ -154,9 +176,14 @@ def prometheus_rule(monitor: Monitor, options: OperatorOptions) -> dict[str, Any
     }
 
 
-def children(monitor: Monitor, options: OperatorOptions, *, prometheus: bool) -> list[dict[str, Any]]:
-    """All children, ConfigMap first (pods mount it, so it should exist before they start)."""
-    out = [config_map(monitor, options), metrics_service(monitor)]
+def children(
+    monitor: Monitor, options: OperatorOptions, *, prometheus: bool, login: Login | None = None
+) -> list[dict[str, Any]]:
+    """All children, ConfigMap (and Secret) first: pods mount them, so they should exist first."""
+    out = [config_map(monitor, options)]
+    if login is not None:
+        out.append(redis_secret(monitor, login, options))
+    out.append(metrics_service(monitor))
     if prometheus:
         out += [service_monitor(monitor, options), prometheus_rule(monitor, options)]
     return out

@@ -39,21 +39,24 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
-from driftwatch.operator import certs, inject, metrics
-from driftwatch.operator.kube import Kube, KubeError, path_for
-from driftwatch.operator.options import (
+from driftwatch.kube.client import Kube, KubeError, path_for
+from driftwatch.operator import certs, inject, telemetry
+from driftwatch.operator.cache import MonitorCache
+from driftwatch.operator.options import OperatorOptions
+from driftwatch.vocab.names import (
+    ANNOTATION_DECISION,
     ANNOTATION_INJECT,
+    GROUP,
     LABEL_INJECT,
     LABEL_MANAGED,
+    MANAGER,
     OPT_OUT_VALUES,
-    OperatorOptions,
 )
-from driftwatch.operator.registry import Registry
 
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
-WEBHOOK_NAME = "sidecar.driftwatch.io"
+WEBHOOK_NAME = f"sidecar.{GROUP}"
 RENEW_CHECK_SECONDS = 6 * 3600
 
 
@@ -103,7 +106,7 @@ def webhook_configuration(options: OperatorOptions, ca_bundle: bytes | None) -> 
         object_selector = {"matchLabels": {LABEL_INJECT: "true"}}
     meta: dict[str, Any] = {
         "name": options.webhook_config_name,
-        "labels": {"app.kubernetes.io/name": "driftwatch", LABEL_MANAGED: "driftwatch-operator"},
+        "labels": {"app.kubernetes.io/name": "driftwatch", LABEL_MANAGED: MANAGER},
     }
     if options.tls_mode == "cert-manager":
         meta["annotations"] = {
@@ -150,11 +153,11 @@ def webhook_configuration(options: OperatorOptions, ca_bundle: bytes | None) -> 
     }
 
 
-# --- admission review (pure but for the registry lookup) ----------------------------------------------
+# --- admission review (pure but for the cache lookup) ----------------------------------------------
 
 
 def review_response(
-    review: Mapping[str, Any], registry: Registry, options: OperatorOptions
+    review: Mapping[str, Any], cache: MonitorCache, options: OperatorOptions
 ) -> dict[str, Any]:
     """The AdmissionReview answer. Always allowed: we add a sidecar, we never block a pod."""
     request = review.get("request") or {}
@@ -164,14 +167,14 @@ def review_response(
     namespace = request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or ""
     response: dict[str, Any] = {"uid": uid, "allowed": True}
     if request.get("kind", {}).get("kind") == "Pod" and request.get("operation") == "CREATE":
-        decision = inject.decide(pod, registry.in_namespace(namespace), options)
-        metrics.ADMISSIONS.labels("injected" if decision.injects else "skipped").inc()
+        decision = inject.decide(pod, cache.in_namespace(namespace), options, cache.refused_in(namespace))
+        telemetry.ADMISSIONS.labels("injected" if decision.injects else "skipped").inc()
         if decision.injects:
             response["patchType"] = "JSONPatch"
             response["patch"] = base64.b64encode(json.dumps(decision.patch).encode()).decode()
         name = (pod.get("metadata") or {}).get("name") or (pod.get("metadata") or {}).get("generateName", "")
         log.debug("admission %s/%s: %s", namespace, name, decision.reason)
-        response["auditAnnotations"] = {"driftwatch.io/decision": decision.reason[:250]}
+        response["auditAnnotations"] = {ANNOTATION_DECISION: decision.reason[:250]}
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
@@ -205,7 +208,7 @@ async def ensure_bundle(kube: Kube, options: OperatorOptions) -> certs.Bundle:
             "metadata": {
                 "name": options.tls_secret,
                 "namespace": options.operator_namespace,
-                "labels": {"app.kubernetes.io/name": "driftwatch", LABEL_MANAGED: "driftwatch-operator"},
+                "labels": {"app.kubernetes.io/name": "driftwatch", LABEL_MANAGED: MANAGER},
             },
             "data": {k: base64.b64encode(v).decode() for k, v in new.to_secret_data().items()},
         }
@@ -239,8 +242,8 @@ async def _ok(_: web.Request) -> web.Response:
 class WebhookServer:
     """aiohttp over TLS; ``reload`` swaps the certificate in place for new connections."""
 
-    def __init__(self, registry: Registry, options: OperatorOptions, kube: Kube) -> None:
-        self.registry = registry
+    def __init__(self, cache: MonitorCache, options: OperatorOptions, kube: Kube) -> None:
+        self.cache = cache
         self.options = options
         self.kube = kube
         self._runner: web.AppRunner | None = None
@@ -248,7 +251,6 @@ class WebhookServer:
         self._dir = tempfile.TemporaryDirectory(prefix="driftwatch-webhook-")
         self._renewer: asyncio.Task[None] | None = None
         self.bundle: certs.Bundle | None = None
-        self.requests = 0
 
     def _load(self, bundle: certs.Bundle) -> None:
         cert, key = Path(self._dir.name) / "tls.crt", Path(self._dir.name) / "tls.key"
@@ -267,12 +269,11 @@ class WebhookServer:
         return await ensure_bundle(self.kube, self.options)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        self.requests += 1
         try:
             review = await request.json()
         except ValueError:
             return web.json_response({"error": "body is not JSON"}, status=400)
-        return web.json_response(review_response(review, self.registry, self.options))
+        return web.json_response(review_response(review, self.cache, self.options))
 
     async def start(self) -> None:
         self._load(await self._bundle())
@@ -300,7 +301,7 @@ class WebhookServer:
         name = self.options.webhook_config_name
         existing = await self.kube.get("MutatingWebhookConfiguration", None, name)
         managed_by = ((existing or {}).get("metadata", {}).get("labels") or {}).get(LABEL_MANAGED)
-        if existing is None or managed_by == "driftwatch-operator":
+        if existing is None or managed_by == MANAGER:
             await self.kube.apply(webhook_configuration(self.options, ca))
             return
         if self.options.tls_mode != "self" or ca is None:

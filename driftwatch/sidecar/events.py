@@ -1,13 +1,24 @@
-"""Drift events kept in memory for ``GET /v1/events``: bounded, newest last, filtered on read.
+"""Drift events as the sidecar keeps them: a bounded log for ``GET /v1/events``, counts for
+``driftwatch_drift_events_total`` and an outbox for Redis ``P:events``.
 
-Redis (``P:events``) is the durable copy; this is what one pod saw, so a human or a test can ask the
-sidecar directly. Event ids are deterministic, so a re-applied batch never shows an event twice.
+Redis is the durable copy; the log is what one pod saw, so a human or a test can ask the sidecar
+directly. Event ids are deterministic, so a re-applied batch never shows an event twice.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import logging
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from driftwatch.detect import DriftEvent
+
+log = logging.getLogger("driftwatch.sidecar")
+
+#: (feature, key, type, reason): the reason is how a DRIFT_END ended (recovered | adopted) and the
+#: alarming detector for a DRIFT_START
+EventKey = tuple[str, str, str, str]
 
 
 class EventLog:
@@ -54,3 +65,30 @@ class EventLog:
                 continue
             out.append(e)
         return len(out), out[offset : offset + limit]
+
+
+class DriftEvents:
+    """Where the engine worker's events go (on the event loop): log, count, outbox, and a nudge for
+    whoever publishes them (``on_event``)."""
+
+    def __init__(self, capacity: int, on_event: Callable[[], None] = lambda: None) -> None:
+        self.log = EventLog(capacity)
+        self.counts: defaultdict[EventKey, int] = defaultdict(int)
+        self.outbox: deque[dict[str, Any]] = deque(maxlen=capacity)  # not yet in Redis
+        self.on_event = on_event
+
+    def record(self, events: Iterable[DriftEvent]) -> None:
+        new = False
+        for ev in events:
+            d = ev.to_dict()
+            if not self.log.add(d):
+                continue
+            new = True
+            reason = ev.detector if ev.type == "DRIFT_START" else str(ev.evidence.get("reason", ""))
+            self.counts[(ev.feature, ev.key, ev.type, reason)] += 1
+            self.outbox.append(d)
+            log.info(
+                "drift event %s feature=%s key=%s score=%.3f", ev.type, ev.feature, ev.key, ev.score or 0
+            )
+        if new:
+            self.on_event()

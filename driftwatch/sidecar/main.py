@@ -16,59 +16,60 @@ import sys
 
 from aiohttp import web
 
-from driftwatch.config import ConfigError
 from driftwatch.sidecar import settings as settings_mod
+from driftwatch.sidecar.memory import limit_arenas, single_threaded_blas
+from driftwatch.vocab.spec import ConfigError
 
 log = logging.getLogger("driftwatch.sidecar")
 
 
 async def serve(s: settings_mod.Settings) -> int:
-    from driftwatch.sidecar.app import build_app, build_metrics_app
-    from driftwatch.sidecar.metrics import build_registry
-    from driftwatch.sidecar.runtime import Sidecar
+    from driftwatch.sidecar.runtime import Runtime  # numpy loads here
 
-    sc = Sidecar(s)
-    registry = build_registry(sc)
+    # The engine runs on a thread of its own (worker.py). While it holds the GIL, the event loop waits
+    # up to this long for it after every poll: 1 ms instead of Python's 5 keeps those waits far below
+    # the 10 ms stall budget, at a cost only when both threads have work.
+    sys.setswitchinterval(0.001)
+    limit_arenas()  # before the engine thread starts: see memory.py
+    rt = Runtime(s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
     try:
-        await sc.start()
+        await rt.start()
     except Exception as e:  # e.g. unreadable baseline ConfigMap data: refuse to run rather than guess
         log.error("cannot start: %s", e)
-        await sc.stop(save=False)
+        await rt.stop(save=False)
         return 2
-    # Everything allocated so far (numpy, scipy, aiohttp, a restored engine) lives for the whole run:
-    # move it out of the collector's sight, so a full collection scans only what requests create and
-    # never stalls the loop for tens of milliseconds.
-    gc.collect()
+    # Everything allocated so far (numpy, aiohttp, a restored engine) lives for the whole run: move it
+    # out of the collector's sight, so a full collection scans only what requests create and never
+    # stalls the loop for tens of milliseconds. (No gc.collect() first: at this point it finds a few
+    # dozen objects and costs ~30 ms of start-up.)
     gc.freeze()
-    runners = [web.AppRunner(build_app(sc, registry), access_log=None, handle_signals=False)]
-    if s.metrics_port is not None:
-        runners.append(web.AppRunner(build_metrics_app(sc, registry), access_log=None, handle_signals=False))
-    sites = []
+    # shutdown_timeout: how long the last cleanup waits for handlers still running (a slow upload is
+    # answered 503 when it completes); aiohttp's default of 60 s is longer than the pod's grace period
+    runners = [
+        web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0) for app in rt.apps()
+    ]
     for runner in runners:
         await runner.setup()
     main_site = web.TCPSite(runners[0], s.host, s.port, backlog=1024)
     await main_site.start()
-    sites.append(main_site)
     if s.metrics_port is not None:
-        msite = web.TCPSite(runners[1], s.metrics_host, s.metrics_port)
-        await msite.start()
-        sites.append(msite)
+        await web.TCPSite(runners[1], s.metrics_host, s.metrics_port).start()
     log.info(
         "sidecar %s/%s pod %s listening on %s:%d (metrics %s), redis %s",
         s.namespace, s.monitor, s.pod, s.host, s.port,
         f"{s.metrics_host}:{s.metrics_port}" if s.metrics_port else "on the main port",
-        "available" if sc.redis_up else ("unavailable" if s.redis_url else "not configured"),
+        ("available" if rt.redis.up else "unavailable") if rt.redis is not None else "not configured",
     )  # fmt: skip
     await stop.wait()
     log.info("shutting down: stop accepting, drain, checkpoint")
-    sc.accepting = False
+    rt.ingest.accepting = False
     await main_site.stop()  # no new connections; in-flight requests finish
-    await sc.stop()
+    await rt.stop()
     for runner in runners:
         with contextlib.suppress(Exception):
             await runner.cleanup()
@@ -85,6 +86,7 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = ap.parse_args(argv)
+    single_threaded_blas()  # before anything imports numpy (the runtime does, in serve)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -1,178 +1,304 @@
-"""Prometheus metrics, built at scrape time from the sidecar's own state.
+"""``/metrics``: Prometheus families built at scrape time from the sidecar's own state.
 
-The request path only bumps plain ints and dicts (a labelled prometheus-client ``Counter.inc`` costs
-microseconds — more than the rest of a single-sample request); a custom Collector turns that state
-into metric families when Prometheus scrapes. Label values stay bounded: features and keys are capped
-at admission, reasons and states are fixed sets.
+The request path only bumps plain ints and dicts; a scrape copies them on the event loop (a few dict
+copies: always current), takes the per-stream rows from ``views`` (built on the engine thread; an
+expensive build is shared and reused for a while, see ``views``) and writes the text on the engine
+thread too, so a scrape never holds up ingest. The per-stream families of one set of rows are written
+once and reused by every scrape that gets the same rows. Label values stay bounded: features and keys
+are capped at admission, reasons and states are fixed sets.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+from driftwatch.sidecar.admission import KeyCap
+from driftwatch.sidecar.encode import REPAIRS
+from driftwatch.sidecar.events import DriftEvents, EventKey
+from driftwatch.sidecar.exposition import Writer
+from driftwatch.sidecar.histogram import FastHistogram
+from driftwatch.sidecar.ingest import IngestCounters
+from driftwatch.sidecar.looplag import LoopLag
+from driftwatch.sidecar.queue import Queue, StreamKey
+from driftwatch.sidecar.views import PHASES, StreamRow, StreamViews
+from driftwatch.sidecar.worker import EngineWorker
 
-if TYPE_CHECKING:
-    from driftwatch.sidecar.runtime import Sidecar
-
-STATES = ("Initializing", "Stable", "Drifting")
 SEVERITY_LEVEL = {"none": 0, "warning": 1, "critical": 2}
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+ML = ("monitor", "namespace")
+FL = ("feature", "key")
 
 
-class FastHistogram:
-    """A histogram whose observe() is a bisect and two adds: no lock, no label lookup (one event loop)."""
+class RedisHealth(Protocol):
+    """What metrics and routes read of ``redis_sync.RedisSync`` (which imports redis-py: it is built
+    only when Redis is configured)."""
 
-    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, v)] += 1
-        self.sum += v
-
-    def buckets(self) -> list[tuple[str, float]]:
-        out, acc = [], 0
-        for b, c in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
-            acc += c
-            out.append((b, float(acc)))
-        return out
+    up: bool
+    restored: bool
+    checkpoints: dict[str, int]
+    restores: dict[str, int]
+    last_checkpoint: float | None
+    saved_samples: int
 
 
-def mean_std(summary: Any) -> tuple[float | None, float | None]:
-    """Mean and standard deviation from a numeric summary dict, whatever its exact layout: direct
-    ``mean``/``std`` fields, or ``count``/``mean``/``m2`` moments (possibly nested under ``moments``)."""
-    if not isinstance(summary, dict):
-        return None, None
-    moments = summary.get("moments")
-    src: dict[str, Any] = moments if isinstance(moments, dict) else summary
-    mean = src.get("mean")
-    std = src.get("std")
-    if std is None and src.get("var") is not None:
-        std = float(src["var"]) ** 0.5
-    if std is None and src.get("m2") is not None:
-        n = src.get("count", src.get("n", 0)) or 0
-        std = (float(src["m2"]) / (n - 1)) ** 0.5 if n > 1 else None
-    try:
-        return (float(mean) if mean is not None else None, float(std) if std is not None else None)
-    except (TypeError, ValueError):
-        return None, None
+class StreamCounts(Protocol):
+    """What metrics read of ``redis_stream.StreamReader``."""
+
+    claimed: int
+    dead: dict[str, int]
 
 
-class SidecarCollector(Collector):
-    def __init__(self, sidecar: Sidecar) -> None:
-        self.sc = sidecar
+class ScrapeCounts(Protocol):
+    scrapes: int
+    errors: int
 
-    def collect(self) -> Iterator[Any]:
-        sc = self.sc
-        base = [sc.settings.monitor, sc.settings.namespace]
-        ml = ["monitor", "namespace"]
-        fl = [*ml, "feature", "key"]
 
-        ing = CounterMetricFamily(
-            "driftwatch_samples_ingested", "Samples applied to the detection engine.", labels=fl
+@dataclass(slots=True)
+class _Copy:
+    """The loop-side state of one scrape, copied on the event loop (the text is rendered elsewhere)."""
+
+    ingested: dict[StreamKey, int]
+    rejected: dict[str, int]
+    events: dict[EventKey, int]
+    latency: FastHistogram
+    lag: FastHistogram
+    stall: FastHistogram
+    depth: int
+    keys: int
+    redis_up: bool
+    checkpoints: dict[str, int]
+    restores: dict[str, int]
+    last_checkpoint: float
+    unsaved: int
+    failures: dict[str, int]
+    repairs: int
+    dead: dict[str, int] | None  # None: no stream reader
+    claimed: int
+    scrapes_ok: int | None  # None: not scraping
+    scrapes_failed: int
+    view_builds: int
+
+
+def _hist_copy(h: FastHistogram) -> FastHistogram:
+    c = FastHistogram(h.bounds)
+    c.counts, c.sum = list(h.counts), h.sum
+    return c
+
+
+class Metrics:
+    def __init__(
+        self,
+        monitor: str,
+        namespace: str,
+        counters: IngestCounters,
+        events: DriftEvents,
+        queue: Queue,
+        keys: KeyCap,
+        views: StreamViews,
+        worker: EngineWorker,
+        loop_lag: LoopLag,
+        redis: RedisHealth | None = None,
+        scrape: ScrapeCounts | None = None,
+        stream: StreamCounts | None = None,
+    ) -> None:
+        self.base = (monitor, namespace)
+        self.counters = counters
+        self.events = events
+        self.queue = queue
+        self.keys = keys
+        self.views = views
+        self.worker = worker
+        self.loop_lag = loop_lag
+        self.redis = redis
+        self.scrape = scrape
+        self.stream = stream
+        #: the per-stream families' lines and the rows they were written from (engine thread only)
+        self._stream_lines: tuple[list[StreamRow], list[str]] = ([], [])
+
+    async def render(self) -> bytes:
+        rows = await self.views.rows()
+        c = self.counters
+        redis = self.redis
+        answered = sum(c.ingested.values()) + self.queue.depth
+        copy = _Copy(
+            ingested=dict(c.ingested),
+            rejected=dict(c.rejected),
+            events=dict(self.events.counts),
+            latency=_hist_copy(c.latency),
+            lag=_hist_copy(self.loop_lag.lag),
+            stall=_hist_copy(self.loop_lag.stall),
+            depth=self.queue.depth,
+            keys=len(self.keys),
+            redis_up=self.redis is not None and self.redis.up,
+            checkpoints=dict(redis.checkpoints) if redis else {"ok": 0, "error": 0},
+            restores=dict(redis.restores) if redis else {},
+            last_checkpoint=(redis.last_checkpoint or 0.0) if redis else 0.0,
+            unsaved=answered - (redis.saved_samples if redis else 0),
+            failures=dict(self.worker.failures),
+            repairs=REPAIRS.count,
+            dead=dict(self.stream.dead) if self.stream else None,
+            claimed=self.stream.claimed if self.stream else 0,
+            scrapes_ok=self.scrape.scrapes if self.scrape else None,
+            scrapes_failed=self.scrape.errors if self.scrape else 0,
+            view_builds=self.views.builds,
         )
-        for (f, k), n in sorted(sc.pipeline.ingested.items()):
-            ing.add_metric([*base, f, k], n)
-        yield ing
+        return await self.worker.offload(lambda: self._text(rows, copy))
 
-        rej = CounterMetricFamily(
-            "driftwatch_samples_rejected", "Samples (or bodies) rejected, by reason.", labels=[*ml, "reason"]
+    def _text(self, rows: list[StreamRow], c: _Copy) -> bytes:
+        w = Writer(ML, self.base)
+        w.counter(
+            "driftwatch_samples_ingested",
+            "Samples applied to the detection engine.",
+            FL,
+            sorted(c.ingested.items()),
         )
-        for reason, n in sorted(sc.pipeline.rejected.items()):
-            rej.add_metric([*base, reason], n)
-        yield rej
-
-        score = GaugeMetricFamily("driftwatch_drift_score", "Drift score of a stream in [0, 1].", labels=fl)
-        state = GaugeMetricFamily(
-            "driftwatch_drift_state", "1 for the stream's current state.", labels=[*fl, "state"]
+        w.counter(
+            "driftwatch_samples_rejected",
+            "Samples (or bodies) rejected, by reason.",
+            ("reason",),
+            [((reason,), n) for reason, n in sorted(c.rejected.items())],
         )
-        sev = GaugeMetricFamily(
-            "driftwatch_drift_severity", "Severity of a stream: 0 none, 1 warning, 2 critical.", labels=fl
+        w.lines += self._streams(rows)
+        w.counter(
+            "driftwatch_drift_events",
+            "Drift events (DRIFT_START, DRIFT_END); reason: the alarming detector of a start, how an "
+            "end ended (recovered: back to the baseline; adopted: the drifted regime became the baseline).",
+            (*FL, "type", "reason"),
+            sorted(c.events.items()),
         )
-        bmean = GaugeMetricFamily("driftwatch_baseline_mean", "Baseline mean of a numeric stream.", labels=fl)
-        bstd = GaugeMetricFamily(
-            "driftwatch_baseline_std", "Baseline standard deviation of a numeric stream.", labels=fl
+        w.histogram(
+            "driftwatch_ingest_latency_seconds", "Time to validate and enqueue one ingest request.", c.latency
         )
-        for s in sc.stream_dicts():
-            lv = [*base, str(s.get("feature", "")), str(s.get("key", ""))]
-            score.add_metric(lv, float(s.get("score") or 0.0))
-            for st in STATES:
-                state.add_metric([*lv, st], 1.0 if s.get("state") == st else 0.0)
-            sev.add_metric(lv, SEVERITY_LEVEL.get(str(s.get("severity")), 0))
-            if s.get("type", "numeric") == "numeric":
-                m, sd = mean_std(s.get("baseline"))
-                if m is not None:
-                    bmean.add_metric(lv, m)
-                if sd is not None:
-                    bstd.add_metric(lv, sd)
-        yield from (score, state, sev, bmean, bstd)
-
-        ev = CounterMetricFamily(
-            "driftwatch_drift_events", "Drift events (DRIFT_START, DRIFT_END).", labels=[*fl, "type"]
+        w.histogram(
+            "driftwatch_event_loop_lag_seconds",
+            "How late the event loop runs a timer: the longest wait a request can meet.",
+            c.lag,
         )
-        for (f, k, t), n in sorted(sc.event_counts.items()):
-            ev.add_metric([*base, f, k, t], n)
-        yield ev
-
-        lat = HistogramMetricFamily(
-            "driftwatch_ingest_latency_seconds", "Time to validate and enqueue one ingest request.", labels=ml
+        w.histogram(
+            "driftwatch_event_loop_stall_seconds",
+            "Event-loop lag less the time its thread waited for a CPU: what the sidecar itself held it for.",
+            c.stall,
         )
-        lat.add_metric(base, sc.latency.buckets(), sc.latency.sum)
-        yield lat
-
-        yield _g("driftwatch_queue_depth", "Samples waiting for the engine.", ml, base, sc.pipeline.depth)
-        yield _g(
+        w.gauge("driftwatch_queue_depth", "Samples waiting for the engine.", (), [((), c.depth)])
+        w.gauge(
             "driftwatch_queue_capacity",
             "Queue bound in samples (429 beyond it).",
-            ml,
-            base,
-            sc.pipeline.capacity,
+            (),
+            [((), self.queue.capacity)],
         )
-        yield _g(
+        w.gauge(
             "driftwatch_redis_up",
             "1 when Redis answers, 0 while degraded to memory only.",
-            ml,
-            base,
-            1.0 if sc.redis_up else 0.0,
+            (),
+            [((), 1.0 if c.redis_up else 0.0)],
         )
-        yield _g(
-            "driftwatch_keys",
-            "Distinct keys admitted (capped by spec.keys.maxKeys).",
-            ml,
-            base,
-            len(sc.pipeline.keys),
+        w.gauge(
+            "driftwatch_keys", "Distinct keys admitted (capped by spec.keys.maxKeys).", (), [((), c.keys)]
         )
-        cp = CounterMetricFamily(
+        w.counter(
             "driftwatch_checkpoints",
             "Engine checkpoints written to Redis, by result.",
-            labels=[*ml, "result"],
+            ("result",),
+            [((result,), c.checkpoints.get(result, 0)) for result in ("ok", "error")],
         )
-        for result in ("ok", "error"):
-            cp.add_metric([*base, result], sc.checkpoints[result])
-        yield cp
-        if sc.scraper is not None:
-            doc = "Scrapes of the app's metrics endpoint, by result."
-            sf = CounterMetricFamily("driftwatch_scrapes", doc, labels=[*ml, "result"])
-            sf.add_metric([*base, "ok"], sc.scraper.scrapes)
-            sf.add_metric([*base, "error"], sc.scraper.errors)
-            yield sf
+        w.gauge(
+            "driftwatch_unsaved_samples",
+            "Samples answered 202 that no checkpoint in Redis holds yet: what a SIGKILL or an OOM kill "
+            "would lose now.",
+            (),
+            [((), c.unsaved)],
+        )
+        w.gauge(
+            "driftwatch_last_checkpoint_timestamp_seconds",
+            "When the last checkpoint was written to Redis (epoch seconds; 0: none yet).",
+            (),
+            [((), c.last_checkpoint)],
+        )
+        if c.restores:
+            w.counter(
+                "driftwatch_checkpoint_restores",
+                "Start-up restores by what was restored: own, sibling (another pod's), none, corrupt.",
+                ("result",),
+                [((r,), n) for r, n in c.restores.items()],
+            )
+        w.counter(
+            "driftwatch_engine_failures",
+            "Engine failures the sidecar survived: update, chunk, loop, stream_reset.",
+            ("what",),
+            [((what,), n) for what, n in c.failures.items()],
+        )
+        w.counter(
+            "driftwatch_invalid_text_repairs",
+            "Documents written with U+FFFD in place of text that cannot be encoded.",
+            (),
+            [((), c.repairs)],
+        )
+        if c.dead is not None:
+            w.counter(
+                "driftwatch_ingest_dead_letters",
+                "Redis stream entries moved to P:ingest:dead, by reason.",
+                ("reason",),
+                [((r,), n) for r, n in sorted(c.dead.items())],
+            )
+            w.counter(
+                "driftwatch_ingest_claimed",
+                "Redis stream entries claimed from consumers of gone pods.",
+                (),
+                [((), c.claimed)],
+            )
+        if c.scrapes_ok is not None:
+            w.counter(
+                "driftwatch_scrapes",
+                "Scrapes of the app's metrics endpoint, by result.",
+                ("result",),
+                [(("ok",), c.scrapes_ok), (("error",), c.scrapes_failed)],
+            )
+        w.counter(
+            "driftwatch_stream_view_builds",
+            "Per-stream views built on the engine thread (for /metrics and /v1/status); scrapes in "
+            "between reuse the last one.",
+            (),
+            [((), c.view_builds)],
+        )
+        w.process()
+        return w.text()
 
-
-def _g(name: str, doc: str, labels: list[str], values: list[str], v: float) -> GaugeMetricFamily:
-    g = GaugeMetricFamily(name, doc, labels=labels)
-    g.add_metric(values, v)
-    return g
-
-
-def build_registry(sidecar: Sidecar) -> CollectorRegistry:
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(SidecarCollector(sidecar))
-    ProcessCollector(registry=reg)
-    PlatformCollector(registry=reg)
-    return reg
+    def _streams(self, rows: list[StreamRow]) -> list[str]:
+        """The per-stream families' lines, written once per set of rows."""
+        done, lines = self._stream_lines
+        if rows is done:
+            return lines
+        w = Writer(ML, self.base)
+        streams = [((r.feature, r.key), r) for r in rows]
+        w.gauge(
+            "driftwatch_drift_score",
+            "Drift score of a stream in [0, 1].",
+            FL,
+            [(k, r.score) for k, r in streams],
+        )
+        w.gauge(
+            "driftwatch_drift_state",
+            "1 for the stream's current state.",
+            (*FL, "state"),
+            [((*k, st), 1.0 if r.state == st else 0.0) for k, r in streams for st in PHASES],
+        )
+        w.gauge(
+            "driftwatch_drift_severity",
+            "Severity of a stream: 0 none, 1 warning, 2 critical.",
+            FL,
+            [(k, SEVERITY_LEVEL.get(r.severity, 0)) for k, r in streams],
+        )
+        w.gauge(
+            "driftwatch_baseline_mean",
+            "Baseline mean of a numeric stream.",
+            FL,
+            [(k, r.baseline_mean) for k, r in streams if r.baseline_mean is not None],
+        )
+        w.gauge(
+            "driftwatch_baseline_std",
+            "Baseline standard deviation of a numeric stream.",
+            FL,
+            [(k, r.baseline_std) for k, r in streams if r.baseline_std is not None],
+        )
+        self._stream_lines = (rows, w.lines)
+        return w.lines

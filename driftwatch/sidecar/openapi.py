@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from driftwatch import __version__
-from driftwatch.config import FEATURE_NAME
-from driftwatch.sidecar.parse import MAX_CATEGORY_LEN, MAX_ID_LEN, MAX_KEY_LEN, REASONS
+from driftwatch.detect.engine import OVERFLOW_KEY
 from driftwatch.sidecar.settings import Settings
+from driftwatch.sidecar.validate import MAX_CATEGORY_LEN, MAX_ID_LEN, MAX_KEY_LEN, REASONS
+from driftwatch.vocab.spec import FEATURE_NAME
+from driftwatch.vocab.states import Phase
 
 #: what datetime.fromisoformat accepts, near enough (date, optional time and zone)
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
@@ -173,7 +175,7 @@ def schemas(s: Settings) -> dict[str, Any]:
                         "properties": {
                             "index": {"type": "integer", "minimum": 0},
                             "error": {"type": "string", "description": "names the field"},
-                            "reason": {"enum": [*REASONS, "engine_error"]},
+                            "reason": {"enum": list(REASONS)},
                         },
                     },
                 },
@@ -187,7 +189,7 @@ def schemas(s: Settings) -> dict[str, Any]:
                 "monitor": {"type": "string"},
                 "namespace": {"type": "string"},
                 "pod": {"type": "string"},
-                "phase": {"enum": ["Initializing", "Stable", "Drifting"]},
+                "phase": {"enum": [str(p) for p in Phase]},
                 "accepting": {"type": "boolean"},
                 "redis": {"type": "object"},
                 "queue": {"type": "object"},
@@ -276,10 +278,12 @@ def document(s: Settings) -> dict[str, Any]:
     limits = s.limits
     stateful = (
         "Beyond the schema, the server rejects per sample: ids seen in the last "
-        f"{limits.dedup_window} accepted (duplicate), more than {s.spec.keys.max_keys} distinct keys "
-        f"(too_many_keys), ts older than the key's newest minus {limits.allowed_lateness}s (late), "
+        f"{limits.dedup_window} accepted (duplicate), "
+        f"ts older than the key's newest minus {limits.allowed_lateness}s (late), "
         f"ts more than {limits.max_future:g}s ahead (bad_ts), "
-        "a value of the other type than the feature's first value (wrong_type)."
+        "a value of the other type than the feature's first value (wrong_type). "
+        f"Keys beyond the first {s.spec.keys.max_keys} distinct ones are not rejected: their samples go "
+        f"to the stream with key {OVERFLOW_KEY!r}."
     )
     text_metrics = {"text/plain": {"schema": {"type": "string"}}}
     return {

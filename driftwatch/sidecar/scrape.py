@@ -23,16 +23,14 @@ import logging
 import math
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftwatch.sidecar.pipeline import QueueFull
+from driftwatch.sidecar import shutdown
+from driftwatch.sidecar.ingest import Ingest
 from driftwatch.sidecar.settings import ScrapeSettings
-
-if TYPE_CHECKING:
-    from driftwatch.sidecar.runtime import Sidecar
 
 log = logging.getLogger("driftwatch.sidecar")
 
@@ -148,8 +146,11 @@ def representative(bounds: list[float], counts: list[float], cap: int) -> list[f
 
 
 class Scraper:
-    def __init__(self, sc: Sidecar, cfg: ScrapeSettings) -> None:
-        self.sc = sc
+    """The scrape loop: fetch, convert, hand the samples to ``Ingest`` (a full queue skips them: the
+    next scrape carries the next interval's values)."""
+
+    def __init__(self, ingest: Ingest, cfg: ScrapeSettings) -> None:
+        self.ingest = ingest
         self.cfg = cfg
         self.converter = ScrapeConverter(cfg.metrics, cfg.key_label, cfg.max_samples)
         self.scrapes = 0
@@ -159,12 +160,13 @@ class Scraper:
         timeout = aiohttp.ClientTimeout(total=min(10.0, max(1.0, self.cfg.interval)))
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
+                shutdown.check()
                 t0 = time.monotonic()
                 try:
                     async with http.get(self.cfg.url) as resp:
                         resp.raise_for_status()
                         text = await resp.text()
-                    self.ingest(text, time.time())
+                    self.submit(text, time.time())
                     self.scrapes += 1
                 except asyncio.CancelledError:
                     raise
@@ -174,17 +176,8 @@ class Scraper:
                         log.warning("scrape %s failed (%d so far): %s", self.cfg.url, self.errors, e)
                 await asyncio.sleep(max(0.0, self.cfg.interval - (time.monotonic() - t0)))
 
-    def ingest(self, text: str, now: float) -> int:
+    def submit(self, text: str, now: float) -> int:
         samples = self.converter.convert(text, now)
         if not samples:
             return 0
-        sc = self.sc
-        accepted: list[Any] = []
-        rejected: list[Any] = []
-        sc.validator.samples(samples, now, accepted, rejected)
-        try:
-            return sc.pipeline.admit(accepted, rejected, now)
-        except QueueFull:
-            sc.pipeline.count_rejections(rejected)
-            sc.pipeline.rejected["queue_full"] += len(accepted)
-            return 0
+        return self.ingest.submit({"samples": samples}, now).accepted

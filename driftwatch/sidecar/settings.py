@@ -11,11 +11,12 @@ import json
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from driftwatch.config import ConfigError, MonitorSpec, _int, _obj, _str, _unknown, parse_duration
+from driftwatch.vocab.rediskeys import monitor_prefix
+from driftwatch.vocab.spec import ConfigError, MonitorSpec, _int, _obj, _str, _unknown, parse_duration
 
 MIB = 1024 * 1024
 
@@ -78,15 +79,24 @@ class StreamIngestSettings:
     enabled: bool = True
     count: int = 100  # entries per XREADGROUP
     block: float = 1.0
+    #: an entry pending this long on any consumer is claimed (XAUTOCLAIM): its pod is gone. Live pods
+    #: hold entries pending until a checkpoint holds them, so this must exceed checkpointInterval;
+    #: unset, it is 4 x checkpointInterval and at least 2 minutes (``Settings.parse``)
+    claim_idle: float = 120.0
+    #: an entry delivered more often than this without being acknowledged killed whoever took it:
+    #: dead-lettered instead of delivered again
+    max_deliveries: int = 5
 
     @classmethod
     def parse(cls, d: Any, path: str) -> StreamIngestSettings:
         d = _obj(d, path)
-        _unknown(d, {"enabled", "count", "block"}, path)
+        _unknown(d, {"enabled", "count", "block", "claimIdle", "maxDeliveries"}, path)
         return cls(
             enabled=_bool(d, "enabled", path, True),
             count=_int(d, "count", path, 100, 1, 10_000),
             block=_duration(d, "block", path, 1.0, 0.01, 60.0),
+            claim_idle=_duration(d, "claimIdle", path, 0.0, 0.0, 7 * 86400.0),  # 0: derived
+            max_deliveries=_int(d, "maxDeliveries", path, 5, 1, 1000),
         )
 
 
@@ -152,7 +162,7 @@ class Settings:
     @property
     def prefix(self) -> str:
         """``P`` of contracts.md section 4."""
-        return f"{self.key_prefix}:{self.namespace}:{self.monitor}"
+        return monitor_prefix(self.key_prefix, self.namespace, self.monitor)
 
     @classmethod
     def parse(cls, d: Any, env: Mapping[str, str] | None = None, base_dir: Path | None = None) -> Settings:
@@ -209,6 +219,15 @@ class Settings:
             scrape = ScrapeSettings.parse(ingest["scrape"], f"{ingest_path}.scrape", spec.keys.label)
         stream = StreamIngestSettings.parse(ingest.get("redisStream"), f"{ingest_path}.redisStream")
 
+        checkpoint_interval = _duration(state, "checkpointInterval", "state", 30.0, 0.1, 86400.0)
+        if not stream.claim_idle:
+            stream = replace(stream, claim_idle=max(120.0, 4 * checkpoint_interval))
+        elif stream.enabled and redis_url is not None and stream.claim_idle <= checkpoint_interval:
+            raise ConfigError(
+                f"{ingest_path}.redisStream.claimIdle",
+                f"must exceed state.checkpointInterval ({checkpoint_interval:g}s): a live pod holds entries "
+                "pending until a checkpoint holds them, and would lose them to another pod",
+            )
         return cls(
             monitor=name,
             namespace=namespace,
@@ -222,7 +241,7 @@ class Settings:
             metrics_port=metrics_port,
             limits=Limits.parse(d.get("limits"), "limits"),
             baseline_dir=_str(state, "baselineDir", "state", "/etc/driftwatch/baseline"),
-            checkpoint_interval=_duration(state, "checkpointInterval", "state", 30.0, 0.1, 86400.0),
+            checkpoint_interval=checkpoint_interval,
             publish_interval=_duration(state, "publishInterval", "state", 10.0, 0.1, 86400.0),
             token=token,
             scrape=scrape,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from driftwatch.localcluster import Cluster
-from driftwatch.operator.localrun import install_crd
+from driftwatch.devcluster import Cluster
+from driftwatch.devcluster.stack import install_crd
 
 
 @pytest.fixture(scope="module")

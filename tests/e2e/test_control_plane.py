@@ -1,13 +1,14 @@
 """Smoke tests: the control plane behaves like a real cluster where DriftWatch depends on it.
 
 Each test checks one thing the operator, injector or demo relies on: controllers turn Deployments into
-ReplicaSets and Pods and CronJobs into Jobs, the garbage collector follows ownerReferences, RBAC denies
-a ServiceAccount until a binding grants it (as seen by ``can-i`` and by a real request with its token),
-and Pod Security admission enforces ``restricted``.
+ReplicaSets and Pods that run and CronJobs into Jobs that complete, the garbage collector follows
+ownerReferences, RBAC denies a ServiceAccount until a binding grants it (as seen by ``can-i`` and by a
+real request with its token), and Pod Security admission enforces ``restricted``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,10 +18,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from driftwatch.localcluster import Cluster, LocalCluster
-from driftwatch.operator import localrun
+from driftwatch.devcluster import Cluster, LocalCluster, fakenodes, stack
 
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: kwok starts no container
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def k8s(api: client.ApiClient) -> Apis:
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
     """Poll until ``check`` returns something truthy and return it."""
-    return localrun.wait_for(check, timeout, what, interval)
+    return stack.wait_for(check, timeout, what, interval)
 
 
 def owned_by(items: list[Any], uid: str) -> list[Any]:
@@ -85,7 +85,9 @@ def deployment(name: str, replicas: int = 2) -> dict[str, Any]:
     }
 
 
-def test_deployment_gets_replicaset_and_pending_pods(cluster: Cluster, k8s: Apis, namespace: str) -> None:
+def test_deployment_gets_replicaset_and_running_pods(cluster: Cluster, k8s: Apis, namespace: str) -> None:
+    """Deployment -> ReplicaSet -> Pods, which the scheduler places and the node's kubelet (kwok on
+    the local control plane) reports Running and Ready, so the Deployment becomes available."""
     apps, core = k8s.apps, k8s.core
     dep = apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
 
@@ -95,11 +97,23 @@ def test_deployment_gets_replicaset_and_pending_pods(cluster: Cluster, k8s: Apis
     def pods() -> list[Any]:
         return owned_by(core.list_namespaced_pod(namespace).items, rs.metadata.uid)
 
-    wait_for(lambda: len(pods()) == 2, timeout=60, what="two Pods of the ReplicaSet")
-    if isinstance(cluster, LocalCluster):  # on kind they get scheduled and run
-        # no scheduler and no kubelet: created, never placed
-        assert {p.status.phase for p in pods()} == {"Pending"}
-        assert all(p.spec.node_name is None for p in pods())
+    def ready(pod: Any) -> bool:
+        return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+    wait_for(
+        lambda: len(pods()) == 2 and all(p.status.phase == "Running" and ready(p) for p in pods()),
+        timeout=60,
+        what="two Running and Ready Pods of the ReplicaSet",
+    )
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", namespace).status.available_replicas == 2,
+        timeout=60,
+        what="the Deployment to report 2 available replicas",
+    )
+    if isinstance(cluster, LocalCluster):  # on kind: real nodes, real addresses
+        assert {p.spec.node_name for p in pods()} == {fakenodes.NODE_NAME}
+        pod_cidr = ipaddress.ip_network(fakenodes.POD_CIDR)
+        assert all(ipaddress.ip_address(p.status.pod_ip) in pod_cidr for p in pods())  # loopback only
 
 
 def test_deleting_deployment_garbage_collects(k8s: Apis, namespace: str) -> None:
@@ -153,11 +167,17 @@ def test_cronjob_creates_job(k8s: Apis, namespace: str) -> None:
         interval=1.0,
     )[0]
     assert job.metadata.name.startswith("tick-")
-    # and the Job controller made its Pod
+    # and the Job controller made its Pod, which ran (on the local control plane: kwok reports it
+    # Succeeded at once), so the Job completes
     wait_for(
         lambda: owned_by(core.list_namespaced_pod(namespace).items, job.metadata.uid),
         timeout=60,
         what="the Job's Pod",
+    )
+    wait_for(
+        lambda: batch.read_namespaced_job(job.metadata.name, namespace).status.succeeded == 1,
+        timeout=60,
+        what="the Job to succeed",
     )
 
 

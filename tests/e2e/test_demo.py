@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 from driftwatch import demo
-from driftwatch.localcluster import Cluster, LocalCluster
+from driftwatch.devcluster import Cluster, LocalCluster
 
 
 def test_stage1_shows_what_the_controllers_made(cluster: Cluster, namespace: str) -> None:
@@ -29,5 +29,6 @@ def test_stage1_shows_what_the_controllers_made(cluster: Cluster, namespace: str
     assert "cronjob.batch/nightly-scan created" in text
     assert "replicaset.apps/payments-" in text
     assert "ReplicaSet   payments-" in text  # the owner table: Pods owned by the ReplicaSet
+    assert "Running" in text  # scheduled and run (on the local control plane: by kwok)
     if isinstance(cluster, LocalCluster):
-        assert "Pending" in text
+        assert "fake Node" in text

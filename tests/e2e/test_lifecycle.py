@@ -1,4 +1,4 @@
-"""The harness cleans up after itself: no etcd or kube-apiserver survives a test run, whatever happens.
+"""The harness cleans up after itself: no component (etcd, kube-apiserver, ..., kwok) survives a test run.
 
 Leaked control planes are the classic failure of process-based test clusters (ports stay taken, CPU
 stays busy, the next run gets slower and flakier), so each way out is tested with a real cluster:
@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from driftwatch.localcluster import LocalCluster
-from driftwatch.localcluster.processes import PortAllocator, pid_alive
+from driftwatch.devcluster import LocalCluster
+from driftwatch.devcluster.processes import PortAllocator, pid_alive
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("DW_USE_KUBECONFIG") == "1", reason="tests the local control plane's own processes"
@@ -31,8 +31,12 @@ pytestmark = pytest.mark.skipif(
 
 CHILD = """
 import json, sys, time
-from driftwatch.localcluster import LocalCluster
-cluster = LocalCluster(wait_for_controllers=False, progress=lambda l: print(l, file=sys.stderr, flush=True))
+from driftwatch.devcluster import LocalCluster
+cluster = LocalCluster(
+    wait_for_controllers=False,
+    argo_rollouts=sys.argv[2] == "argo",
+    progress=lambda l: print(l, file=sys.stderr, flush=True),
+)
 if sys.argv[1] == "forget-stop":  # start, never stop: exit when stdin closes and leave it to atexit
     cluster.start()
     print(json.dumps({"pids": cluster.pids, "dir": str(cluster.directory)}), flush=True)
@@ -42,6 +46,10 @@ else:
         print(json.dumps({"pids": cluster.pids, "dir": str(cluster.directory)}), flush=True)
         time.sleep(600)
 """
+
+
+#: what a LocalCluster runs by default; ``argo_rollouts=True`` adds the Argo Rollouts controller
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
@@ -78,17 +86,21 @@ def test_port_race_is_retried_and_exception_stops_everything(tmp_path: Path) -> 
             use_then_fail()
 
     assert any("port taken" in line for line in progress), progress
-    assert len(pids) == 3
+    assert len(pids) == len(COMPONENTS)
     assert wait_gone(pids, timeout=0) == []
     assert (tmp_path / "cluster" / "logs" / "kube-apiserver.log").is_file()  # logs kept for a post-mortem
 
 
-@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL", "forget-stop"])
-def test_parent_ending_leaves_no_process(how: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "argo"),
+    # the Argo Rollouts controller where only the kernel can stop it: the parent is SIGKILLed
+    [("SIGINT", False), ("SIGTERM", False), ("SIGKILL", True), ("forget-stop", False)],
+)
+def test_parent_ending_leaves_no_process(how: str, argo: bool) -> None:
     """Ctrl-C, ``kill``, ``kill -9`` of the parent, or a parent that exits without calling stop()."""
     info: dict[str, Any] = {}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, how],
+        [sys.executable, "-c", CHILD, how, "argo" if argo else "-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -100,7 +112,7 @@ def test_parent_ending_leaves_no_process(how: str) -> None:
         assert line, f"child failed to start a cluster:\n{child.stderr.read() if child.stderr else ''}"
         info.update(json.loads(line))
         pids: list[int] = info["pids"]
-        assert len(pids) == 3
+        assert len(pids) == len(COMPONENTS) + (1 if argo else 0)
         assert all(pid_alive(p) for p in pids)
 
         if how == "forget-stop":

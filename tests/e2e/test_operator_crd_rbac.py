@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from driftwatch.config import MonitorSpec
-from driftwatch.localcluster import Cluster
-from driftwatch.operator.localrun import (
+from driftwatch.devcluster import Cluster
+from driftwatch.devcluster.stack import (
     install_crd,
     install_prometheus_crd_stubs,
     install_rbac,
     remove_prometheus_crd_stubs,
 )
+from driftwatch.vocab.spec import MonitorSpec
 
 SA = "system:serviceaccount:driftwatch:driftwatch-operator"
 
@@ -100,6 +100,8 @@ BAD = [
     ("bad-redis-url", {"redis": {"url": "http://redis:6379"}}, "spec.redis.url"),
     ("adopt-after-word", {"baseline": {"adopt": {"after": "soon"}}}, "spec.baseline.adopt.after"),
     ("adopt-after-too-small", {"baseline": {"adopt": {"after": 5}}}, "spec.baseline.adopt.after"),
+    ("adopt-after-bad-duration", {"baseline": {"adopt": {"after": "3 days"}}}, "spec.baseline.adopt.after"),
+    ("unknown-seasonality", {"baseline": {"seasonality": "hourly"}}, "spec.baseline.seasonality"),
 ]
 
 
@@ -131,7 +133,7 @@ def test_minimal_spec_defaulted_like_config(cluster: Cluster, namespace: str) ->
     assert code == 0, err
     spec = json.loads(out)["spec"]
     assert spec["sensitivity"] == {"falseAlarmsPer": 10000, "warning": 0.2, "critical": 0.5}
-    assert spec["baseline"] == {"mode": "learned", "minSamples": 100}
+    assert spec["baseline"] == {"mode": "learned", "minSamples": 100, "seasonality": "auto"}
     assert spec["features"] == [{"name": "latency_ms", "type": "auto", "transform": "auto"}]
     # what the API server stored is what the sidecar's model parses, with the same values
     parsed = MonitorSpec.parse(spec)
@@ -180,9 +182,25 @@ ALLOWED = [
     ("patch", "mutatingwebhookconfigurations/driftwatch-sidecar-injector", None),
     ("get", "secrets/driftwatch-webhook-tls", "driftwatch"),
     ("create", "secrets", "driftwatch"),
+    ("create", "secrets", "shop"),  # the sidecars' Redis login, one Secret per monitor
+    ("patch", "secrets", "shop"),
+    ("update", "leases.coordination.k8s.io/driftwatch-operator-leader", "driftwatch"),
+    ("create", "cronjobs.batch", "shop"),
+    ("delete", "cronjobs.batch", "shop"),
+    ("patch", "roles.rbac.authorization.k8s.io", "shop"),
+    ("create", "rolebindings.rbac.authorization.k8s.io", "shop"),
+    ("delete", "serviceaccounts", "shop"),
 ]
 DENIED = [
     ("get", "secrets", None),  # no Secrets cluster-wide
+    ("get", "secrets", "shop"),  # the Secrets it writes are never read back
+    ("list", "secrets", "shop"),
+    ("patch", "mutatingwebhookconfigurations", None),  # only its own, by name
+    ("update", "leases.coordination.k8s.io/kube-controller-manager", "kube-system"),
+    ("update", "leases.coordination.k8s.io/other", "driftwatch"),
+    ("create", "jobs.batch", "shop"),  # the CronJob controller creates the Jobs
+    ("escalate", "roles.rbac.authorization.k8s.io", "shop"),
+    ("bind", "roles.rbac.authorization.k8s.io", "shop"),
     ("list", "secrets", "driftwatch"),  # not even listing its own namespace's
     ("get", "secrets/other", "driftwatch"),
     ("get", "secrets/driftwatch-webhook-tls", "shop"),

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from driftwatch.operator import localrun
+from driftwatch.devcluster import stack
 
 #: a TCP port nobody listens on right now (bind to 0, read it back, release it)
-get_free_port = localrun.free_port
+get_free_port = stack.free_port
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def free_port() -> Callable[[], int]:
     return get_free_port
 
 
-class RedisServer(localrun.RedisServer):
+class RedisServer(stack.RedisServer):
     """The product's throwaway Redis, with ``stop()`` meaning an outage (SIGKILL; ``start()`` again
     restarts it on the same port) and a skip, not an error, where redis-server is not installed."""
 

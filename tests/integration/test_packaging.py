@@ -19,6 +19,7 @@ is ``tests/e2e/test_chart.py``.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -32,7 +33,8 @@ from typing import Any
 import pytest
 import yaml
 
-from driftwatch.localcluster import binaries
+from driftwatch.devcluster import binaries
+from driftwatch.vocab.names import LEADER_LEASE
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +163,7 @@ def operator_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def operator_options(container: dict[str, Any], namespace: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Parse the rendered `driftwatch operator` arguments with the operator's own parser."""
-    from driftwatch.operator import main as operator_main
+    from driftwatch.operator import command as operator_main
 
     assert container["command"] == ["driftwatch"]
     args = container["args"]
@@ -203,7 +205,13 @@ def test_chart_crd_is_the_operator_crd(helm: str, helm_env: dict[str, str]) -> N
 
 
 def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[str, str]) -> None:
-    source = [d for d in docs(RBAC.read_text()) if d["kind"] in ("ClusterRole", "Role")]
+    source = [
+        d
+        for d in docs(RBAC.read_text())
+        if d["kind"] in ("ClusterRole", "Role")
+        # what the chart does itself (it renders the webhook configuration: no create needed)
+        and (d["metadata"].get("annotations") or {}).get("driftwatch.io/chart") != "omit"
+    ]
     assert source, "deploy/rbac/operator-rbac.yaml has no Role/ClusterRole"
     objs = render(helm, helm_env)
     rendered = [o for o in objs if o["kind"] in ("ClusterRole", "Role")]
@@ -211,7 +219,22 @@ def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[st
         (d["kind"], json.dumps(d.get("rules") or [], sort_keys=True)) for d in source
     )
     sa = one(objs, "ServiceAccount")["metadata"]["name"]
+    # roles a namespace binds for itself (driftwatch-alert-secrets) are installed unbound
+    by_users = {
+        d["metadata"]["name"].removeprefix("driftwatch-")
+        for d in source
+        if (d["metadata"].get("annotations") or {}).get("driftwatch.io/binding") == "by-users"
+    }
+    assert by_users == {"alert-secrets"}
     for role in rendered:
+        if role["metadata"]["name"].removeprefix("driftwatch-") in by_users:
+            assert not [
+                o
+                for o in objs
+                if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+                and o["roleRef"]["name"] == role["metadata"]["name"]
+            ]
+            continue
         binding = one(objs, role["kind"] + "Binding", role["metadata"]["name"])
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -221,6 +244,73 @@ def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[st
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
         if role["kind"] == "Role":
             assert role["metadata"]["namespace"] == NAMESPACE
+    # the admission policy follows the release's ServiceAccount
+    (policy,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicy"]
+    assert f"system:serviceaccount:{NAMESPACE}:{sa}" in policy["spec"]["matchConditions"][0]["expression"]
+    (vapb,) = [o for o in objs if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert vapb["spec"]["policyName"] == policy["metadata"]["name"]
+
+
+def test_children_rbac_is_per_namespace_when_namespaces_are_listed(
+    helm: str, helm_env: dict[str, str]
+) -> None:
+    """With operator.watchNamespaces the operator may write ConfigMaps, Services and Secrets in those
+    namespaces only: RoleBindings there, no ClusterRoleBinding for the children's role."""
+    objs = render(helm, helm_env, "operator.watchNamespaces={shop,pay}")
+    children = [
+        o
+        for o in objs
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding") and o["roleRef"]["name"].endswith("-children")
+    ]
+    assert sorted((o["kind"], o["metadata"].get("namespace")) for o in children) == [
+        ("RoleBinding", "pay"),
+        ("RoleBinding", "shop"),
+    ]
+
+
+def test_version_has_one_source() -> None:
+    """pyproject.toml's version is the package's, the chart's and the default sidecar image's tag."""
+    import tomllib
+
+    import driftwatch
+    from driftwatch.operator.options import OperatorOptions
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert driftwatch.__version__ == version
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert (chart["version"], chart["appVersion"]) == (version, version)
+    assert OperatorOptions().sidecar_image.endswith(f":{version}")
+    for path in (ROOT / "driftwatch").rglob("*.py"):
+        assert f'"{version}"' not in path.read_text(), f"{path.relative_to(ROOT)} spells the version"
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.add(node.module)
+    return out
+
+
+def test_image_leaves_out_the_dev_cluster() -> None:
+    """The image carries what runs in a pod: .dockerignore drops the dev-only code, nothing the image
+    keeps imports it, and the official ``kubernetes`` client is no runtime dependency."""
+    import tomllib
+
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    dev_only = {"driftwatch/devcluster", "driftwatch/demo.py"}
+    assert dev_only <= ignored
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in deps if d.startswith("kubernetes")]
+    for path in (ROOT / "driftwatch").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if any(rel == d or rel.startswith(d + "/") for d in dev_only):
+            continue
+        bad = {m for m in _imports(path) if m.split(".")[0] == "kubernetes"}
+        bad |= {m for m in _imports(path) if m.startswith(("driftwatch.devcluster", "driftwatch.demo"))}
+        assert not bad, f"{rel} (in the image) imports {sorted(bad)}"
 
 
 # --- helm lint / template -------------------------------------------------------------------------------
@@ -277,8 +367,6 @@ def test_default_render(helm: str, helm_env: dict[str, str], monkeypatch: pytest
     assert one(objs, "Service", "-redis")["metadata"]["name"] == "driftwatch-redis"
 
     dep = one(objs, "Deployment", "-operator")
-    assert dep["spec"]["replicas"] == 1
-    assert dep["spec"]["strategy"] == {"type": "Recreate"}
     pod = dep["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -374,7 +462,8 @@ def test_existing_secret_redis_and_webhook_disabled(
         helm,
         helm_env,
         "redis.enabled=false",
-        "redis.existingSecret=redis-auth",
+        "redis.url=rediss://redis.example:6380/0",
+        "redis.auth.existingSecret=redis-auth",
         "webhook.enabled=false",
         "rbac.create=false",
         "serviceAccount.create=false",
@@ -383,8 +472,12 @@ def test_existing_secret_redis_and_webhook_disabled(
     assert not by_kind(objs, "MutatingWebhookConfiguration")
     assert not [o for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "ServiceAccount")]
     c = operator_container(objs)
-    (redis_env,) = [e for e in c["env"] if e["name"] == "DRIFTWATCH_REDIS_URL"]
-    assert redis_env["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "url"}
+    env = {e["name"]: e for e in c["env"]}
+    assert env["DRIFTWATCH_REDIS_URL"]["value"] == "rediss://redis.example:6380/0"  # no credentials in it
+    assert env["DRIFTWATCH_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "redis-auth",
+        "key": "password",
+    }
     opts = operator_options(c, NAMESPACE, monkeypatch)
     assert opts.webhook_mode == "none"
     assert opts.webhook_port == 0
@@ -397,7 +490,8 @@ def test_existing_secret_redis_and_webhook_disabled(
     [
         ("webhook.failurePolicy=Sometimes", "failurePolicy"),
         ("webhook.certs.mode=vault", "mode"),
-        ("operator.replicas=2", "replicas"),
+        ("operator.replicas=-1", "replicas"),
+        ("operator.leaseDuration=0", "leaseDuration"),
         ("webhook.injectionScope=everything", "injectionScope"),
         ("redis.url=http://not-redis", "url"),
         ("monitoring.podMonitor.interval=soon", "interval"),
@@ -412,10 +506,75 @@ def test_values_schema_rejects_bad_values(
     assert field in result.stderr, result.stderr
 
 
+def test_two_replicas_one_leader_never_all_down(
+    helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas by default (both inject, one leads on the Lease): upgrades surge a new pod before
+    stopping an old one, drains evict one at a time (PodDisruptionBudget), replicas prefer other nodes,
+    and a terminating pod keeps answering a few seconds (preStop)."""
+    objs = render(helm, helm_env)
+    dep = one(objs, "Deployment", "-operator")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    pod = dep["spec"]["template"]["spec"]
+    selector = dep["spec"]["selector"]["matchLabels"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": {"matchLabels": selector},
+    }
+    c = operator_container(objs)
+    assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    assert pod["terminationGracePeriodSeconds"] == 35
+    assert "POD_NAME" in {e["name"] for e in c["env"]}  # the replica's name in the Lease
+    opts = operator_options(c, NAMESPACE, monkeypatch)
+    assert opts.leader_election
+    assert opts.lease_duration == 15
+    assert opts.lease_name == LEADER_LEASE  # release "driftwatch": the names of deploy/rbac
+    pdb = one(objs, "PodDisruptionBudget", "-operator")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    # the Role grants the Lease it elects on, by name -- under another release name too
+    role = one(objs, "Role", "-operator")
+    assert {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "resourceNames": [LEADER_LEASE],
+        "verbs": ["get", "update"],
+    } in role["rules"]
+
+    other = render(helm, helm_env, "operator.replicas=1", release="shop")
+    assert not by_kind(other, "PodDisruptionBudget")  # minAvailable 1 of 1 would block every drain
+    granted = [
+        r["resourceNames"]
+        for r in one(other, "Role", "-operator")["rules"]
+        if "leases" in r["resources"] and "resourceNames" in r
+    ]
+    assert ["shop-driftwatch-operator-leader"] in granted
+    assert operator_options(operator_container(other), NAMESPACE, monkeypatch).lease_name == granted[-1][0]
+    custom = render(
+        helm,
+        helm_env,
+        "operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "operator.shutdownDelaySeconds=0",
+    )
+    cpod = one(custom, "Deployment", "-operator")["spec"]["template"]["spec"]
+    assert set(cpod["affinity"]) == {"nodeAffinity"}
+    assert "lifecycle" not in operator_container(custom)
+
+
 def test_external_redis_needs_a_url(helm: str, helm_env: dict[str, str]) -> None:
     result = render_rejected(helm, helm_env, "redis.enabled=false")
     assert result.returncode != 0
-    assert "redis.url or redis.existingSecret is required" in result.stderr
+    assert "redis.url is required" in result.stderr
+
+
+def test_no_credentials_in_a_redis_url(helm: str, helm_env: dict[str, str]) -> None:
+    result = render_rejected(helm, helm_env, "redis.url=redis://:hunter2@redis.example:6379/0")
+    assert result.returncode != 0
+    assert "/redis/url" in result.stderr
 
 
 # --- the chart's webhook configuration is the operator's ----------------------------------------------
@@ -472,6 +631,8 @@ def test_kustomize_dev_overlay(kubectl: str, monkeypatch: pytest.MonkeyPatch) ->
             assert o["metadata"]["namespace"] == ns, o["metadata"]
     for crb in by_kind(objs, "ClusterRoleBinding"):
         assert {s["namespace"] for s in crb["subjects"]} == {ns}
+    assert one(objs, "Deployment", "-operator")["spec"]["replicas"] == 1
+    assert not by_kind(objs, "PodDisruptionBudget")  # minAvailable 1 of 1 would block node drains
     c = operator_container(objs)
     assert c["resources"]["requests"] == {"cpu": "20m", "memory": "96Mi"}
     opts = operator_options(c, ns, monkeypatch)
@@ -489,6 +650,8 @@ def test_kustomize_production_overlay(kubectl: str, monkeypatch: pytest.MonkeyPa
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
     assert one(objs, "ConfigMap", "-dashboard")["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert one(objs, "Deployment", "-operator")["spec"]["replicas"] == 2
+    assert one(objs, "PodDisruptionBudget", "-operator")["spec"]["minAvailable"] == 1
     c = operator_container(objs)
     assert c["resources"]["limits"]["memory"] == "1Gi"
     opts = operator_options(c, "driftwatch", monkeypatch)
@@ -541,10 +704,8 @@ def sidecar_metric_names() -> set[str]:
     """The metric names driftwatch.sidecar exports (counters get `_total` on the wire)."""
     src = (ROOT / "driftwatch" / "sidecar" / "metrics.py").read_text()
     names: set[str] = set()
-    for kind, name in re.findall(
-        r'(CounterMetricFamily|GaugeMetricFamily|HistogramMetricFamily|_g)\(\s*"(driftwatch_\w+)"', src
-    ):
-        names.add(name + "_total" if kind == "CounterMetricFamily" else name)
+    for kind, name in re.findall(r'\bw\.(counter|gauge|histogram)\(\s*"(driftwatch_\w+)"', src):
+        names.add(name + "_total" if kind == "counter" else name)
     assert "driftwatch_drift_score" in names, "could not read the sidecar's metric names"
     return names
 
@@ -640,6 +801,7 @@ ARGO_METRIC_FIELDS = {
     "failureLimit",
     "inconclusiveLimit",
     "consecutiveErrorLimit",
+    "consecutiveSuccessLimit",
     "provider",
 }
 ARGO_WEB_FIELDS = {"url", "method", "headers", "body", "timeoutSeconds", "jsonPath", "insecure", "jsonBody"}
@@ -659,7 +821,7 @@ def rollout_docs() -> list[dict[str, Any]]:
 
 
 def test_argo_analysis_templates() -> None:
-    templates = [d for d in rollout_docs() if d["kind"] == "AnalysisTemplate"]
+    templates = [d for d in rollout_docs() if d["kind"] in ("AnalysisTemplate", "ClusterAnalysisTemplate")]
     providers = set()
     for t in templates:
         assert t["apiVersion"] == "argoproj.io/v1alpha1"
@@ -668,35 +830,49 @@ def test_argo_analysis_templates() -> None:
         assert set(re.findall(r"\{\{\s*args\.([\w-]+)\s*\}\}", text)) <= args, "undeclared args"
         for m in t["spec"]["metrics"]:
             assert set(m) <= ARGO_METRIC_FIELDS, set(m) - ARGO_METRIC_FIELDS
-            assert "successCondition" in m
             (provider,) = m["provider"]
             providers.add(provider)
+            if provider == "job":  # a Job's success is the condition: driftwatch gate's exit code
+                pod = m["provider"]["job"]["spec"]["template"]["spec"]
+                assert pod["containers"][0]["command"][:2] == ["driftwatch", "gate"]
+                assert m["failureLimit"] == 0
+                continue
+            assert "successCondition" in m
+            assert "failureCondition" in m
+            assert m["failureLimit"] == 0  # the verdict is a calibrated decision: one Fail aborts
             if provider == "web":
                 web = m["provider"]["web"]
                 assert set(web) <= ARGO_WEB_FIELDS
                 # the operator's route, and 200 whatever the verdict (a non-2xx is an Error to Argo)
                 assert "/v1/gate/{{args.namespace}}/{{args.monitor}}?always200=true" in web["url"]
-                assert web["jsonPath"] in ("{$.verdict}", "{$.score}")
+                assert web["jsonPath"] == "{$.verdict}"
+                assert m["successCondition"] == 'result == "Pass"'
+                assert m["failureCondition"] == 'result == "Fail"'
             else:
                 assert set(m["provider"]["prometheus"]) <= ARGO_PROMETHEUS_FIELDS
         for d in t["spec"].get("dryRun", []):
             assert d["metricName"] in {m["name"] for m in t["spec"]["metrics"]}
-    assert providers == {"web", "prometheus"}
-    gate = next(t for t in templates if t["metadata"]["name"] == "driftwatch-gate")
-    verdict = gate["spec"]["metrics"][0]
-    assert verdict["successCondition"] == 'result == "Pass"'
-    assert verdict["failureCondition"] == 'result == "Fail"'
+    assert providers == {"web", "prometheus", "job"}
 
 
 def test_gate_route_matches_the_operator() -> None:
-    src = (ROOT / "driftwatch" / "operator" / "gate.py").read_text()
+    src = (ROOT / "driftwatch" / "operator" / "endpoints.py").read_text()
     assert '"/v1/gate/{namespace}/{name}"' in src
     assert "always200" in src
+    assert "failOnly" in src
+
+
+def operator_metric_names() -> set[str]:
+    """The per-monitor metric names the operator exports (``telemetry.py``'s gauges)."""
+    src = (ROOT / "driftwatch" / "operator" / "telemetry.py").read_text()
+    names = set(re.findall(r'Gauge\(\s*"(driftwatch_\w+)"', src))
+    assert "driftwatch_gate_verdict" in names, "could not read the operator's metric names"
+    return names
 
 
 def test_rollout_prometheus_queries_parse(promtool: str, tmp_path: Path) -> None:
     exprs = {}
-    known = sidecar_metric_names()
+    known = sidecar_metric_names() | operator_metric_names()
     for d in rollout_docs():
         if d["kind"] == "AnalysisTemplate":
             for m in d["spec"]["metrics"]:
@@ -713,7 +889,48 @@ def test_rollout_prometheus_queries_parse(promtool: str, tmp_path: Path) -> None
     for name, expr in exprs.items():
         assert metrics_in(expr) <= known, name
     canaries = [d for d in rollout_docs() if d["kind"] == "Canary"]
+    assert canaries
     for c in canaries:
-        for m in c["spec"]["analysis"]["metrics"]:
+        for m in c["spec"]["analysis"].get("metrics", []):
             assert "thresholdRange" in m
             assert "templateRef" in m
+
+
+def test_flagger_canary_asks_the_gate_as_each_webhook_type_needs() -> None:
+    """A ``rollout`` webhook counts every non-2xx towards rollback: it asks with ``failOnly`` (non-2xx
+    on Fail alone); ``confirm-promotion`` promotes on a 2xx: it asks plainly (2xx on Pass alone). Both
+    name the monitor (tests/e2e/test_flagger.py runs this Canary through the real controller)."""
+    [canary] = [d for d in rollout_docs() if d["kind"] == "Canary"]
+    hooks = {h["type"]: h for h in canary["spec"]["analysis"]["webhooks"]}
+    assert set(hooks) == {"rollout", "confirm-promotion"}
+    assert hooks["rollout"]["url"].endswith("/v1/gate?failOnly=true")
+    assert hooks["confirm-promotion"]["url"].endswith("/v1/gate")
+    for hook in hooks.values():
+        assert hook["metadata"]["monitor"] == canary["metadata"]["name"]
+
+
+def test_cert_manager_mode_is_a_ca_chain(helm: str, helm_env: dict[str, str]) -> None:
+    """Self-signed Issuer -> CA Certificate -> CA Issuer -> serving Certificate: a renewal of the serving
+    certificate keeps the CA the webhook's caBundle trusts (cert-manager cannot run here; the chain is
+    checked link by link)."""
+    objs = render(helm, helm_env, "webhook.certs.mode=cert-manager")
+    issuers = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Issuer"}
+    certificates = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Certificate"}
+    (ca,) = [c for c in certificates.values() if c["spec"].get("isCA")]
+    (serving,) = [c for c in certificates.values() if not c["spec"].get("isCA")]
+    assert "selfSigned" in issuers[ca["spec"]["issuerRef"]["name"]]["spec"]
+    ca_issuer = issuers[serving["spec"]["issuerRef"]["name"]]
+    assert ca_issuer["spec"] == {"ca": {"secretName": ca["spec"]["secretName"]}}
+    assert "selfSigned" not in ca_issuer["spec"]
+    hook = one(objs, "MutatingWebhookConfiguration")
+    assert hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"{NAMESPACE}/{serving['metadata']['name']}"
+    )
+    dep = one(objs, "Deployment", "-operator")
+    (vol,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "webhook-certs"]
+    assert vol["secret"]["secretName"] == serving["spec"]["secretName"]
+    # with the platform's own issuer, the chart makes no CA of its own
+    own = render(
+        helm, helm_env, "webhook.certs.mode=cert-manager", "webhook.certs.certManager.issuerRef.name=corp-ca"
+    )
+    assert not [o for o in own if o["kind"] == "Issuer"]

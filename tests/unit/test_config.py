@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftwatch.config import ConfigError, MonitorSpec, parse_duration, parse_manifest
+from driftwatch.vocab.spec import ConfigError, MonitorSpec, parse_duration, parse_manifest
 
 
 def test_empty_spec_gets_every_default() -> None:

@@ -109,9 +109,11 @@ Monitoring labels: the common labels, monitoring.additionalLabels (e.g. kube-pro
 
 {{/*
 The operator's RBAC, read from files/operator-rbac.yaml — a generated copy of the single source
-deploy/rbac/operator-rbac.yaml. Returns a YAML list of {kind, suffix, rules, aggregationRule} for every
-Role/ClusterRole in the file; ServiceAccounts and bindings in the file are ignored (the chart binds its
-own ServiceAccount). suffix: the role's name without its leading "driftwatch-". The rules are used
+deploy/rbac/operator-rbac.yaml. Returns a YAML list of {kind, suffix, rules, aggregationRule, binding} for every
+Role/ClusterRole in the file but those annotated driftwatch.io/chart: omit (what the chart does itself);
+ServiceAccounts and bindings in the file are ignored (the chart binds its own ServiceAccount), and
+binding is the role's driftwatch.io/binding annotation ("per-namespace": RoleBindings in the watched
+namespaces when operator.watchNamespaces is set; "by-users": installed unbound). suffix: the role's name without its leading "driftwatch-". The rules are used
 as they are, except that resourceNames naming DriftWatch's own objects ("driftwatch-...") follow the
 release's object names ("<fullname>-..."); for the release name "driftwatch" that changes nothing.
 */}}
@@ -127,7 +129,8 @@ release's object names ("<fullname>-..."); for the release name "driftwatch" tha
 {{- if hasKey $obj "Error" }}
 {{- fail (printf "files/operator-rbac.yaml does not parse: %s" $obj.Error) }}
 {{- end }}
-{{- if has ($obj.kind | default "") (list "ClusterRole" "Role") }}
+{{- $annotations := (($obj.metadata | default dict).annotations | default dict) }}
+{{- if and (has ($obj.kind | default "") (list "ClusterRole" "Role")) (ne (index $annotations "driftwatch.io/chart" | default "") "omit") }}
 {{- $suffix := $obj.metadata.name | trimPrefix "driftwatch" | trimPrefix "-" | default "operator" }}
 {{- $rules := list }}
 {{- range $rule := ($obj.rules | default list) }}
@@ -140,11 +143,30 @@ release's object names ("<fullname>-..."); for the release name "driftwatch" tha
 {{- end }}
 {{- $rules = append $rules $rule }}
 {{- end }}
-{{- $roles = append $roles (dict "kind" $obj.kind "suffix" $suffix "rules" $rules "aggregationRule" $obj.aggregationRule) }}
+{{- $binding := index $annotations "driftwatch.io/binding" | default "" }}
+{{- $roles = append $roles (dict "kind" $obj.kind "suffix" $suffix "rules" $rules "aggregationRule" $obj.aggregationRule "binding" $binding) }}
 {{- end }}
 {{- end }}
 {{- if not $roles }}
 {{- fail "files/operator-rbac.yaml contains no Role or ClusterRole" }}
 {{- end }}
 {{- toYaml $roles }}
+{{- end }}
+
+{{/*
+The admission policy of files/operator-rbac.yaml (ValidatingAdmissionPolicy + its binding), for this
+release: named <fullname>-operator-writes, matching the chart's ServiceAccount. Returns a YAML list.
+*/}}
+{{- define "driftwatch.admissionPolicy" -}}
+{{- $fullname := include "driftwatch.fullname" . }}
+{{- $user := printf "system:serviceaccount:%s:%s" .Release.Namespace (include "driftwatch.serviceAccountName" .) }}
+{{- $out := list }}
+{{- range $doc := regexSplit "(?m)^---[ \t]*$" (.Files.Get "files/operator-rbac.yaml") -1 }}
+{{- $obj := fromYaml $doc }}
+{{- if has ($obj.kind | default "") (list "ValidatingAdmissionPolicy" "ValidatingAdmissionPolicyBinding") }}
+{{- $text := toYaml $obj | replace "system:serviceaccount:driftwatch:driftwatch-operator" $user | replace "driftwatch-operator-writes" (printf "%s-operator-writes" $fullname) }}
+{{- $out = append $out (fromYaml $text) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}

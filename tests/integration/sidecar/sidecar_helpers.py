@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +165,25 @@ def baseline_samples(n: int, mean: float = 100.0, std: float = 10.0, seed: int =
 
     rng = random.Random(seed)
     return [{"feature": "latency_ms", "value": rng.gauss(mean, std)} for _ in range(n)]
+
+
+def sidecar_processes(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Callable[..., SidecarProc]]:
+    """The body of the ``sidecar_factory`` fixtures (integration and reliability): ``make(pod=...,
+    start=..., config=..., **make_config kwargs)`` starts a sidecar; all are stopped at the end."""
+    started: list[SidecarProc] = []
+
+    def make(
+        pod: str = "pod-0", start: bool = True, config: dict[str, Any] | None = None, **kw: Any
+    ) -> SidecarProc:
+        cfg = config or make_config(free_port(), free_port(), **kw)
+        sc = SidecarProc(cfg, tmp_path / f"sc-{len(started)}", pod)
+        started.append(sc)
+        return sc.start() if start else sc
+
+    yield make
+    for sc in started:
+        if sc.proc is not None:
+            try:
+                sc.stop(timeout=10)
+            except Exception:
+                sc.proc.kill()

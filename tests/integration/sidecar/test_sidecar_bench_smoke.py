@@ -14,11 +14,15 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 ROWS = [
-    "single-sample requests/s",
-    "batched samples/s (1000/body, samples form)",
-    "batched samples/s (column form, 10,000/body)",
-    "batched samples/s (100 x 10-feature wide objects)",
-    "p99 latency at 5,000 req/s (ms)",
+    "single sample: requests/s",
+    "single sample: p99 latency at saturation",
+    "single sample: event-loop stall",
+    "samples form, 1,000/body: samples/s",
+    "column form, 10,000/body: samples/s",
+    "100 x 10-feature wide objects: samples/s",
+    "p99 latency at a paced 5,000 requests/s (ms)",
+    "start to ready",
+    "RSS idle",
     "RSS with 1,000 active streams (MB)",
 ]
 
@@ -40,7 +44,7 @@ def test_bench_sidecar_quick() -> None:
     for row in ROWS:
         match = [line for line in lines if line.startswith(f"| {row}")]
         assert match, f"row {row!r} missing:\n{p.stdout}"
-    single = next(line for line in lines if line.startswith("| single-sample"))
+    single = next(line for line in lines if line.startswith("| single sample: requests/s"))
     assert "non-2xx" not in single  # nothing refused at this load
-    streams = next(line for line in lines if line.startswith("| RSS"))
+    streams = next(line for line in lines if line.startswith("| RSS with 1,000"))
     assert "(1000 streams" in streams

@@ -10,7 +10,12 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from sidecar_helpers import baseline_samples
 
+from driftwatch.vocab.rediskeys import MonitorKeys, monitor_prefix
+
 pytestmark = pytest.mark.integration
+
+#: the rejection summary of a 202 that rejected nothing
+NONE = {"rejectedCount": 0, "rejectedReasons": {}}
 
 
 def test_http_shapes_are_accepted_and_applied(sidecar_factory) -> None:
@@ -25,28 +30,28 @@ def test_http_shapes_are_accepted_and_applied(sidecar_factory) -> None:
         }
     )
     assert r.status == 202, r.body
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, "rejected": [], **NONE}
     # one wide object, and a list mixing wide and single-sample objects
     r = sc.post(
         {"key": "k1", "ts": time.time(), "id": "w-1", "values": {"latency_ms": 156.7, "plan": "premium"}}
     )
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, "rejected": [], **NONE}
     r = sc.post([{"values": {"payload_kb": 3.5}}, {"feature": "latency_ms", "value": 99, "key": "k2"}])
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, "rejected": [], **NONE}
     # NDJSON of either shape
     nd = b'{"feature": "latency_ms", "value": 1.0}\n\n{"values": {"plan": "basic", "payload_kb": 2}}\n'
     r = sc.post(None, raw=nd, Content_Type="application/x-ndjson")
-    assert r.json() == {"accepted": 3, "rejected": []}
+    assert r.json() == {"accepted": 3, "rejected": [], **NONE}
     # telemetry shape: key = service_id
     r = sc.post(
         [{"service_id": "checkout", "latency_ms": 12.5, "payload_kb": 4.0, "timestamp": time.time()}],
         path="/v1/telemetry",
     )
-    assert r.json() == {"accepted": 2, "rejected": []}
+    assert r.json() == {"accepted": 2, "rejected": [], **NONE}
 
     # batched: a list of plain wide objects (validated as arrays), and NDJSON telemetry with a bad line
     r = sc.post([{"values": {"latency_ms": 100.0 + i, "payload_kb": 2.0}} for i in range(40)])
-    assert r.json() == {"accepted": 80, "rejected": []}
+    assert r.json() == {"accepted": 80, "rejected": [], **NONE}
     nd = b'{"service_id": "cart", "latency_ms": 3, "payload_kb": 1}\n{oops\n'
     r = sc.post(None, path="/v1/telemetry", raw=nd, Content_Type="application/x-ndjson")
     assert r.json()["accepted"] == 2
@@ -114,7 +119,7 @@ def test_scrape_a_prometheus_client_app(sidecar_factory, free_port) -> None:
 def test_redis_stream_is_read_and_acked_after_apply(sidecar_factory, redis_server) -> None:
     sc = sidecar_factory(redis_url=redis_server.url)
     r = redis_server.client()
-    key = "driftwatch:shop:payments:ingest"
+    key = "driftwatch:{shop:payments}:ingest"
     body = {"samples": [{"feature": "latency_ms", "value": float(v)} for v in range(50)]}
     for _ in range(3):
         r.xadd(key, {"samples": json.dumps(body)})
@@ -134,6 +139,28 @@ def test_redis_stream_is_read_and_acked_after_apply(sidecar_factory, redis_serve
     info = r.xinfo_groups(key)[0]
     assert info["name"] == b"driftwatch"
     assert info["pending"] == 0
+
+
+def test_redis_stream_counts_every_rejection_like_http(sidecar_factory, redis_server) -> None:
+    """The stream goes through the same ingest entry as HTTP: an entry that can never fit the queue is
+    counted as queue_full *and* its invalid samples by their reason (before issue 9 the stream path
+    skipped the latter)."""
+    sc = sidecar_factory(redis_url=redis_server.url, limits={"queueCapacity": 10})
+    r = redis_server.client()
+    key = MonitorKeys(monitor_prefix("driftwatch", "shop", "payments")).ingest
+    body = {"samples": [{"feature": "latency_ms", "value": float(v)} for v in range(19)]}
+    body["samples"].append({"feature": "latency_ms", "value": "slow"})
+    r.xadd(key, {"samples": json.dumps(body)})
+    r.xadd(key, {"nothing": "here"})
+
+    def done() -> bool:
+        groups = r.xinfo_groups(key)
+        return bool(groups) and groups[0]["pending"] == 0 and groups[0]["entries-read"] == 2
+
+    sc.wait_for(done, what="stream entries handled and acked")
+    assert sc.metric("driftwatch_samples_rejected_total", reason="queue_full") == 19
+    assert sc.metric("driftwatch_samples_rejected_total", reason="wrong_type") == 1
+    assert sc.metric("driftwatch_samples_rejected_total", reason="invalid_shape") == 1
 
 
 def test_drift_is_detected_from_http_samples(sidecar_factory) -> None:

@@ -11,7 +11,7 @@ from sidecar_helpers import baseline_samples
 
 pytestmark = pytest.mark.integration
 
-P = "driftwatch:shop:payments"
+P = "driftwatch:{shop:payments}"
 
 
 def learn_baseline(sc, n: int = 400) -> dict:

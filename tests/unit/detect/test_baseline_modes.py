@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from driftwatch.config import ConfigError, MonitorSpec
 from driftwatch.detect import Engine, InputError
 from driftwatch.detect.baseline_data import BaselineDataError, parse_baseline_data
 from driftwatch.detect.engine import NO_TS
 from driftwatch.detect.summaries import summary_from_dict
+from driftwatch.vocab.spec import ConfigError, MonitorSpec
 
 T0 = 1_700_000_000.0
 END_ISO = "2023-11-14T22:46:40Z"  # T0 + 2000

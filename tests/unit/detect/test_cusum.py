@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from driftwatch.detect.calibration import cusum_arl, cusum_threshold, split_budget
-from driftwatch.detect.cusum import Cusum, capped_lindley, clamped_lindley, lindley
+from driftwatch.detect.detectors.cusum import Cusum, capped_lindley, clamped_lindley, lindley
 
 xs = arrays(np.float64, st.integers(1, 400), elements=st.floats(-10, 10, allow_nan=False))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from driftwatch.detect.calibration import chi2_critical, cusum_threshold
-from driftwatch.detect.categorical import WindowedGTest, categorical_evidence
-from driftwatch.detect.scale import ScaleCusum, abs_deviation
-from driftwatch.detect.shape import WindowedShape, quantile_bins
+from driftwatch.detect.categorical import categorical_evidence
+from driftwatch.detect.detectors.gtest import WindowedGTest
+from driftwatch.detect.detectors.scale import ScaleCusum, abs_deviation
+from driftwatch.detect.detectors.shape import WindowedShape, quantile_bins
 from driftwatch.detect.summaries import CategoryCounts
 
 MA, SA = 0.7979, 0.6028  # mean and std of |Z|

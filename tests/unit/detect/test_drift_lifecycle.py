@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from driftwatch.config import BaselineSpec, ConfigError
 from driftwatch.detect.base import EventType, State
-from driftwatch.detect.monitor import NumericMonitor
+from driftwatch.detect.numeric import NumericMonitor
+from driftwatch.vocab.spec import BaselineSpec, ConfigError
 
 
 def _step(seed: int = 2, before: int = 2_000, after: int = 6_000, shift: float = 3.0) -> np.ndarray:
@@ -78,9 +78,11 @@ def test_checkpoint_restore_mid_adoption_gives_the_same_events() -> None:
 
 
 def test_spec_adopt_field() -> None:
-    assert BaselineSpec.parse({}, "spec.baseline").adopt_samples == 2_000
-    assert BaselineSpec.parse({"adopt": {"after": 500}}, "spec.baseline").adopt_samples == 500
-    assert BaselineSpec.parse({"adopt": {"after": "never"}}, "spec.baseline").adopt_samples == 0
+    assert BaselineSpec.parse({}, "spec.baseline").adopt_after is None  # twice the baseline's size
+    assert BaselineSpec.parse({"adopt": {"after": 500}}, "spec.baseline").adopt_after == 500
+    assert BaselineSpec.parse({"adopt": {"after": "never"}}, "spec.baseline").adopt_after == 0
+    three_days = BaselineSpec.parse({"adopt": {"after": "3d"}}, "spec.baseline")
+    assert (three_days.adopt_after, three_days.adopt_seconds) == (None, 259_200.0)
     with pytest.raises(ConfigError):
         BaselineSpec.parse({"adopt": "never"}, "spec.baseline")  # an object, as in the CRD
     with pytest.raises(ConfigError) as e:
@@ -88,9 +90,30 @@ def test_spec_adopt_field() -> None:
     assert e.value.field == "spec.baseline.adopt.after"
 
 
+def test_default_adoption_is_twice_the_baseline() -> None:
+    """No ``adopt.after``: a drift is adopted after twice as many samples as the baseline was fitted
+    from (the window's 1,000 on a fast stream: 2,000)."""
+    x = _step(after=3_000)
+    m = NumericMonitor(adopt_after=None)
+    ev = _events(m, x, 250)
+    start, end = ev[0], ev[1]
+    assert start[0] == "DRIFT_START"
+    assert end == ("DRIFT_END", start[1] + 2_000, "adopted")
+
+
+def test_adoption_after_a_duration_with_timestamps() -> None:
+    x = _step(after=3_000)
+    ts = np.arange(x.size) * 60.0  # one a minute: "3h" is 180 samples
+    m = NumericMonitor(adopt_after=0, adopt_after_seconds=3 * 3600.0)
+    out = m.update(x, ts)
+    assert [t.type.value for t in out[:2]] == ["DRIFT_START", "DRIFT_END"]
+    assert out[1].evidence["reason"] == "adopted"
+    assert ts[out[1].position] - ts[out[0].position] == pytest.approx(3 * 3600.0, abs=60.0)
+
+
 def test_engine_adopt_is_the_acknowledgement_call() -> None:
-    from driftwatch.config import MonitorSpec
     from driftwatch.detect import Engine
+    from driftwatch.vocab.spec import MonitorSpec
 
     spec = MonitorSpec.parse(
         {"features": [{"name": "x", "type": "numeric"}], "baseline": {"adopt": {"after": "never"}}}
@@ -104,3 +127,26 @@ def test_engine_adopt_is_the_acknowledgement_call() -> None:
     assert st.adopted_at == 3_000
     back = Engine.from_dict(eng.to_dict(), spec, "t")
     assert back.streams()[0].adopted_at == 3_000
+
+
+def test_a_noise_free_stream_alarms_only_on_its_step_and_stays_adopted() -> None:
+    """A constant series is all rounding: before the tails' start was floored it alarmed at sample
+    213 on float noise; before adoption floored the new regime's spread, the adopted constant re-drifted
+    at once (NAB's art_daily_no_noise: both)."""
+    wobble = 1e-12 * (np.arange(8_000) % 3)  # the adopted regime's spread: rounding
+    x = np.concatenate([np.full(2_000, 10.3), 12.7 + wobble, np.full(4_000, 12.7 + 1e-10)])
+    m = NumericMonitor(adopt_after=1_000)
+    ev = _events(m, x, 500)
+    assert [e[0] for e in ev] == ["DRIFT_START", "DRIFT_END"], ev
+    assert 2_000 <= ev[0][1] < 2_010
+    assert ev[1][2] == "adopted"
+    assert m.state == State.STABLE
+
+
+def test_adopting_a_noise_free_regime_keeps_rounding_differences_normal() -> None:
+    """The adopted regime's spread is floored as a fitted baseline's is: unfloored, a regime that
+    varies at 1e-13 made a 1e-10 difference a drift three samples later (and again after each adoption)."""
+    m = NumericMonitor(adopt_after=1_000)
+    m.update(np.full(2_000, 10.3))
+    m.adopt(12.7 + 1e-13 * (np.arange(256) % 5))
+    assert m.update(12.7 + 1e-10 * (np.arange(3_000) % 7)) == []

@@ -531,8 +531,8 @@ def test_onset_in_an_earlier_batch_counts_raw_values():
 
 @pytest.mark.parametrize("preset", ["zscore-consecutive", "sustained-zscore"])
 def test_engine_uses_the_registered_preset(preset):
-    from driftwatch.config import MonitorSpec
     from driftwatch.detect.engine import Engine
+    from driftwatch.vocab.spec import MonitorSpec
 
     spec = MonitorSpec.parse({"preset": preset})
     eng = Engine(spec, name="legacy")
@@ -557,8 +557,8 @@ def test_engine_uses_the_registered_preset(preset):
 
 
 def test_engine_categorical_stream_under_a_preset_gets_the_default_monitor():
-    from driftwatch.config import MonitorSpec
     from driftwatch.detect.engine import Engine
+    from driftwatch.vocab.spec import MonitorSpec
 
     eng = Engine(MonitorSpec.parse({"preset": "zscore-consecutive"}), name="legacy")
     eng.update("plan", ["free", "pro"] * 100)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from driftwatch.operator import main
+from driftwatch.operator import command
 
 
-def opts(argv: list[str]) -> main.OperatorOptions:
-    return main.options_from(main.parser().parse_args(argv))
+def opts(argv: list[str]) -> command.OperatorOptions:
+    return command.options_from(command.parser().parse_args(argv))
 
 
 def test_defaults_outside_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in main.ENV.values():
+    for var in command.ENV.values():
         monkeypatch.delenv(var, raising=False)
     o = opts([])
     assert o.webhook_mode == "url"  # no service account token here
@@ -58,4 +58,4 @@ def test_flags_beat_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_exclusive_namespace_flags() -> None:
-    assert main.main(["-A", "-n", "x"]) == 2
+    assert command.main(["-A", "-n", "x"]) == 2

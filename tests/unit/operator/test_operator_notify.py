@@ -9,22 +9,24 @@ from typing import Any
 import pytest
 
 from driftwatch.operator import notify
+from driftwatch.vocab.rediskeys import notify_pattern, parse_notify_channel
 
 
 @pytest.mark.parametrize(
     ("channel", "expected"),
     [
-        ("driftwatch:shop:payments:notify", ("shop", "payments")),
-        ("other:shop:payments:notify", None),
-        ("driftwatch:shop:notify", None),
-        ("driftwatch:shop:payments:x:notify", None),
-        ("driftwatch:shop:payments:summary", None),
-        ("driftwatch::payments:notify", None),
+        ("driftwatch:{shop:payments}:notify", ("shop", "payments")),
+        ("other:{shop:payments}:notify", None),
+        ("driftwatch:{shop}:notify", None),
+        ("driftwatch:{shop:payments}:x:notify", None),
+        ("driftwatch:{shop:payments}:summary", None),
+        ("driftwatch:{:payments}:notify", None),
+        ("driftwatch:shop:payments:notify", None),  # the layout before hash tags
     ],
 )
 def test_parse_channel(channel: str, expected: tuple[str, str] | None) -> None:
-    assert notify.parse_channel(channel, "driftwatch") == expected
-    assert notify.pattern("driftwatch") == "driftwatch:*:notify"
+    assert parse_notify_channel(channel, "driftwatch") == expected
+    assert notify_pattern("driftwatch") == "driftwatch:*:notify"
 
 
 def test_debounce_coalesces_per_monitor_and_reruns_when_notified_mid_round() -> None:
@@ -40,16 +42,16 @@ def test_debounce_coalesces_per_monitor_and_reruns_when_notified_mid_round() -> 
 
         lst = notify.NotifyListener("redis://unused", "driftwatch", trigger, debounce=0.05)
         for _ in range(5):  # a rollout's pods all notify at once: one round
-            lst.on_message("driftwatch:shop:a:notify")
-        lst.on_message("driftwatch:shop:b:notify")
+            lst.on_message("driftwatch:{shop:a}:notify")
+        lst.on_message("driftwatch:{shop:b}:notify")
         lst.on_message("nonsense")
         await asyncio.sleep(0.15)
         assert sorted(calls) == [("shop", "a"), ("shop", "b")]
         blocked = calls[-1]
-        lst.on_message(f"driftwatch:{blocked[0]}:{blocked[1]}:notify")
+        lst.on_message(f"driftwatch:{{{blocked[0]}:{blocked[1]}}}:notify")
         await asyncio.sleep(0.15)  # the second round of that monitor is blocked now
-        lst.on_message(f"driftwatch:{blocked[0]}:{blocked[1]}:notify")  # mid-round: one more after it
-        lst.on_message(f"driftwatch:{blocked[0]}:{blocked[1]}:notify")
+        lst.on_message(f"driftwatch:{{{blocked[0]}:{blocked[1]}}}:notify")  # mid-round: one more after it
+        lst.on_message(f"driftwatch:{{{blocked[0]}:{blocked[1]}}}:notify")
         gate.set()
         await asyncio.sleep(0.15)
         assert calls.count(blocked) == 3
@@ -64,9 +66,9 @@ def test_trigger_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) 
             raise RuntimeError("api server away")
 
         lst = notify.NotifyListener("redis://unused", "driftwatch", trigger, debounce=0.01)
-        lst.on_message("driftwatch:shop:a:notify")
+        lst.on_message("driftwatch:{shop:a}:notify")
         await asyncio.sleep(0.1)
-        lst.on_message("driftwatch:shop:a:notify")  # and the next notification still runs
+        lst.on_message("driftwatch:{shop:a}:notify")  # and the next notification still runs
         await asyncio.sleep(0.1)
 
     asyncio.run(main())
@@ -113,10 +115,10 @@ def test_reconnects_after_redis_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     script: list[Any] = [
         ConnectionError("refused"),
         None,
-        "driftwatch:shop:a:notify",
+        "driftwatch:{shop:a}:notify",
         ConnectionError("reset"),
         None,
-        "driftwatch:shop:b:notify",
+        "driftwatch:{shop:b}:notify",
     ]
 
     async def main() -> None:

@@ -9,10 +9,10 @@ import jsonpatch
 import pytest
 import yaml
 
-from driftwatch.config import ConfigError, MonitorSpec
 from driftwatch.operator import inject, render
-from driftwatch.operator.monitor import Monitor, Selector
+from driftwatch.operator.driftmonitor import Monitor, Selector
 from driftwatch.operator.options import OperatorOptions
+from driftwatch.vocab.spec import ConfigError, MonitorSpec
 
 OPTS = OperatorOptions(sidecar_image="driftwatch:test")
 
@@ -75,7 +75,7 @@ def test_config_map_is_the_sidecar_config_contract() -> None:
     from driftwatch.sidecar.settings import Settings
 
     settings = Settings.parse(cfg, env={"POD_NAME": "payments-abc-1"})
-    assert settings.prefix == "dw:shop:payments"
+    assert settings.prefix == "dw:{shop:payments}"
     assert settings.pod == "payments-abc-1"
     # the sidecar parses the spec with the shared model: it must accept what we render
     assert MonitorSpec.parse(cfg["spec"]).features[0].name == "latency_ms"
@@ -129,19 +129,6 @@ def test_empty_selector_rejected() -> None:
         Selector.parse({})
 
 
-def test_selector_query() -> None:
-    sel = Selector.parse(
-        {
-            "matchLabels": {"app": "a"},
-            "matchExpressions": [
-                {"key": "t", "operator": "In", "values": ["x", "y"]},
-                {"key": "c", "operator": "DoesNotExist"},
-            ],
-        }
-    )
-    assert sel.to_query() == "app=a,t in (x,y),!c"
-
-
 # --- inject -----------------------------------------------------------------------------------------
 
 
@@ -157,8 +144,11 @@ def test_patch_applies_to_any_pod_shape(volumes: Any, annotations: Any) -> None:
     assert d.injects
     assert d.monitor == "payments"
     out = apply(p, d.patch)
-    names = [c["name"] for c in out["spec"]["containers"]]
-    assert names == ["app", "driftwatch-sidecar"]
+    assert [c["name"] for c in out["spec"]["containers"]] == ["app"]
+    # a native sidecar: an init container that keeps running (restartPolicy Always)
+    (sidecar,) = out["spec"]["initContainers"]
+    assert sidecar["name"] == "driftwatch-sidecar"
+    assert sidecar["restartPolicy"] == "Always"
     assert out["metadata"]["labels"]["driftwatch.io/monitor"] == "payments"
     assert out["metadata"]["annotations"]["driftwatch.io/injected"] == "payments"
     vols = {v["name"]: v for v in out["spec"]["volumes"]}
@@ -186,11 +176,36 @@ def test_sidecar_passes_restricted_pod_security() -> None:
 
 
 def test_spec_sidecar_overrides() -> None:
-    m = monitor(sidecar={"image": "custom:2", "resources": {"limits": {"memory": "1Gi"}}})
+    m = monitor(sidecar={"resources": {"limits": {"memory": "1Gi"}}})
     c = inject.sidecar_container(m, OPTS)
-    assert c["image"] == "custom:2"
+    assert c["image"] == "driftwatch:test"
     assert c["resources"]["limits"]["memory"] == "1Gi"
     assert c["resources"]["requests"]["memory"] == "96Mi"
+
+
+def test_sidecar_image_is_the_operators_or_an_allowed_one() -> None:
+    with pytest.raises(ConfigError, match=r"^spec\.sidecar\.image: 'evil:1' is not an allowed sidecar image"):
+        monitor(sidecar={"image": "evil:1"})
+    allowing = OperatorOptions(sidecar_image="driftwatch:test", allowed_images=("mirror/driftwatch:test",))
+    body = {
+        "metadata": {"name": "m", "namespace": "shop", "uid": "u"},
+        "spec": {"selector": {"matchLabels": {"app": "a"}}, "sidecar": {"image": "mirror/driftwatch:test"}},
+    }
+    assert Monitor.from_body(body, allowing).image == "mirror/driftwatch:test"
+    assert monitor(sidecar={"image": "driftwatch:test"}).image == "driftwatch:test"
+
+
+def test_native_sidecar_probes_and_existing_init_containers() -> None:
+    p = pod({"app": "payments"})
+    p["spec"]["initContainers"] = [{"name": "migrate", "image": "app:1"}]
+    out = apply(p, inject.decide(p, [monitor()], OPTS).patch)
+    # after the app's own init containers, which still run to completion first
+    assert [c["name"] for c in out["spec"]["initContainers"]] == ["migrate", "driftwatch-sidecar"]
+    side = out["spec"]["initContainers"][1]
+    assert side["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "dw-metrics"}
+    assert side["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "dw-metrics"}
+    assert "readinessProbe" not in side  # a sidecar's readiness would count toward the app's pod
+    assert inject.decide(out, [monitor()], OPTS).patch == []  # recognised as injected
 
 
 @pytest.mark.parametrize(
@@ -226,13 +241,13 @@ def test_from_config_map_baseline_is_mounted_and_rendered(volumes: Any) -> None:
     vols = {v["name"]: v for v in out["spec"]["volumes"]}
     assert vols["driftwatch-baseline"]["configMap"] == {
         "name": "payments-reference",
-        "optional": False,  # a missing ConfigMap keeps the pod from starting: visible
+        "optional": True,  # deleted after injection: the app's pod must still start
         "defaultMode": 0o444,
     }
     assert vols["driftwatch-config"]["configMap"]["name"] == "driftwatch-payments"
     if volumes:
         assert "data" in vols
-    sidecar = next(c for c in out["spec"]["containers"] if c["name"] == "driftwatch-sidecar")
+    sidecar = next(c for c in out["spec"]["initContainers"] if c["name"] == "driftwatch-sidecar")
     mounts = {v["name"]: v for v in sidecar["volumeMounts"]}
     assert mounts["driftwatch-baseline"] == {
         "name": "driftwatch-baseline",
@@ -250,7 +265,7 @@ def test_learned_baseline_mounts_nothing_extra() -> None:
     m = monitor()
     out = apply(pod({"app": "payments"}), inject.decide(pod({"app": "payments"}), [m], OPTS).patch)
     assert [v["name"] for v in out["spec"]["volumes"]] == ["driftwatch-config"]
-    sidecar = next(c for c in out["spec"]["containers"] if c["name"] == "driftwatch-sidecar")
+    sidecar = next(c for c in out["spec"]["initContainers"] if c["name"] == "driftwatch-sidecar")
     assert [v["name"] for v in sidecar["volumeMounts"]] == ["driftwatch-config"]
     cfg = yaml.safe_load(render.config_map(m, OPTS)["data"]["sidecar.yaml"])
     assert "baselineDir" not in cfg["state"]

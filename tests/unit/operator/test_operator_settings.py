@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kopf
 
-from driftwatch.operator.settings import FINALIZER, configure
+from driftwatch.operator.kopf_settings import FINALIZER, configure
 
 
 def test_settings() -> None:

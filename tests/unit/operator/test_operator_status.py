@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from driftwatch.config import MonitorSpec
 from driftwatch.detect import Engine
-from driftwatch.operator import aggregate, status
-from driftwatch.operator.gate import gate_answer
-from driftwatch.operator.monitor import Monitor
+from driftwatch.operator import pod_reports, status_rules
+from driftwatch.operator.driftmonitor import Monitor
+from driftwatch.operator.endpoints import gate_answer
 from driftwatch.operator.options import OperatorOptions
+from driftwatch.vocab.spec import MonitorSpec
 
 OPTS = OperatorOptions()
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -40,7 +40,7 @@ def feat(name: str, state: str, score: float = 0.0, severity: str = "none") -> d
     }
 
 
-PODS = status.PodView(selected=2, with_sidecar=2)
+PODS = status_rules.PodView(selected=2, with_sidecar=2)
 
 
 @pytest.mark.parametrize(
@@ -54,13 +54,13 @@ PODS = status.PodView(selected=2, with_sidecar=2)
     ],
 )
 def test_phase_and_verdict(features: list[dict[str, Any]], reporting: int, phase: str, verdict: str) -> None:
-    out = status.compute(monitor(), features, reporting, PODS, None, {})
+    out = status_rules.compute(monitor(), features, reporting, PODS, None, {})
     assert (out.fields["phase"], out.fields["verdict"]) == (phase, verdict)
     assert out.fields["observedGeneration"] == 3
 
 
 def test_drifting_fields_and_order() -> None:
-    out = status.compute(
+    out = status_rules.compute(
         monitor(), [feat("a", "Stable", 0.1), feat("b", "Drifting", 0.8, "critical")], 2, PODS, None, {}
     )
     assert out.fields["driftingFeatures"] == "b"
@@ -73,19 +73,21 @@ def test_drifting_fields_and_order() -> None:
 
 def test_transitions_emit_events_once() -> None:
     m = monitor()
-    born = status.compute(m, [], 0, PODS, None, {})
+    born = status_rules.compute(m, [], 0, PODS, None, {})
     assert born.events == []  # a new monitor starting Initializing is no news
     first = {"phase": "Initializing", "verdict": "Inconclusive"}  # as reconcile writes it
-    stable = status.compute(m, [feat("a", "Stable")], 1, PODS, None, first)
+    stable = status_rules.compute(m, [feat("a", "Stable")], 1, PODS, None, first)
     prev = {**stable.fields, "conditions": stable.conditions}
     assert {e.reason for e in stable.events} == {"PhaseStable", "VerdictChanged"}
-    drift = status.compute(m, [feat("a", "Drifting", 0.7, "critical")], 1, PODS, None, prev)
+    drift = status_rules.compute(m, [feat("a", "Drifting", 0.7, "critical")], 1, PODS, None, prev)
     reasons = [e.reason for e in drift.events]
     assert reasons == ["PhaseDrifting", "DriftStarted", "VerdictChanged"]
     assert all(e.type == "Warning" for e in drift.events)
     prev2 = {**drift.fields, "conditions": drift.conditions}
-    assert status.compute(m, [feat("a", "Drifting", 0.7, "critical")], 1, PODS, None, prev2).events == []
-    back = status.compute(m, [feat("a", "Stable")], 1, PODS, None, prev2)
+    assert (
+        status_rules.compute(m, [feat("a", "Drifting", 0.7, "critical")], 1, PODS, None, prev2).events == []
+    )
+    back = status_rules.compute(m, [feat("a", "Stable")], 1, PODS, None, prev2)
     assert "DriftEnded" in [e.reason for e in back.events]
 
 
@@ -96,7 +98,7 @@ def test_redis_down_keeps_phase_and_is_inconclusive() -> None:
         "features": [feat("a", "Stable")],
         "conditions": [{"type": "RedisAvailable", "status": "True"}],
     }
-    out = status.compute(monitor(), None, 1, PODS, "ConnectionError: refused", prev)
+    out = status_rules.compute(monitor(), None, 1, PODS, "ConnectionError: refused", prev)
     assert out.fields["phase"] == "Stable"
     assert out.fields["verdict"] == "Inconclusive"
     redis_cond = next(c for c in out.conditions if c["type"] == "RedisAvailable")
@@ -105,22 +107,22 @@ def test_redis_down_keeps_phase_and_is_inconclusive() -> None:
 
 
 def test_sidecars_condition_names_pods_needing_restart() -> None:
-    view = status.PodView.of(
+    view = status_rules.PodView.of(
         [
-            status.PodInfo("a", {"app": "api"}, True),
-            status.PodInfo("b", {"app": "api"}, False),
-            status.PodInfo("c", {"app": "other"}, False),
-            status.PodInfo("d", {"app": "api"}, False, active=False),
+            status_rules.PodInfo("a", {"app": "api"}, True),
+            status_rules.PodInfo("b", {"app": "api"}, False),
+            status_rules.PodInfo("c", {"app": "other"}, False),
+            status_rules.PodInfo("d", {"app": "api"}, False, active=False),
         ],
         monitor().selector,
     )
-    assert view == status.PodView(2, 1, ("b",))
-    c = status.sidecars_condition(view, 1, monitor())
+    assert view == status_rules.PodView(2, 1, ("b",))
+    c = status_rules.sidecars_condition(view, 1, monitor())
     assert c["status"] == "False"
     assert c["reason"] == "PodsWithoutSidecar"
     assert "(b)" in c["message"]
     assert "rollout restart" in c["message"]
-    ok = status.sidecars_condition(status.PodView(2, 2), 2, monitor())
+    ok = status_rules.sidecars_condition(status_rules.PodView(2, 2), 2, monitor())
     assert (ok["status"], ok["reason"]) == ("True", "AllReporting")
 
 
@@ -131,23 +133,29 @@ def test_merge_conditions_keeps_others_and_transition_times() -> None:
         {"type": "ExternalCheck", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"},
     ]
     ours = [
-        status.condition("Drifting", False, "NoDrift", "", 1),
-        status.condition("RedisAvailable", True, "R", "", 1),
+        status_rules.condition("Drifting", False, "NoDrift", "", 1),
+        status_rules.condition("RedisAvailable", True, "R", "", 1),
     ]
-    merged = {c["type"]: c for c in status.merge_conditions(existing, ours, T0)}
+    merged = {c["type"]: c for c in status_rules.merge_conditions(existing, ours, T0)}
     assert merged["Drifting"]["lastTransitionTime"] == "2025-01-01T00:00:00Z"  # status unchanged
     assert merged["RedisAvailable"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert merged["ExternalCheck"] == existing[2]  # another writer's condition survives
     assert merged["Ready"] == existing[0]
-    flipped = status.merge_conditions(existing, [status.condition("Drifting", True, "F", "", 1)], T0)
+    flipped = status_rules.merge_conditions(
+        existing, [status_rules.condition("Drifting", True, "F", "", 1)], T0
+    )
     assert next(c for c in flipped if c["type"] == "Drifting")["lastTransitionTime"] == "2026-01-01T00:00:00Z"
 
 
 def test_changed_ignores_timestamps() -> None:
-    out = status.compute(monitor(), [feat("a", "Stable")], 1, PODS, None, {})
-    prev = {**out.fields, "lastUpdate": "x", "conditions": status.merge_conditions([], out.conditions, T0)}
-    assert status.changed(prev, out.fields, out.conditions) is None
-    assert status.changed({**prev, "verdict": "Fail"}, out.fields, out.conditions) == "status.verdict"
+    out = status_rules.compute(monitor(), [feat("a", "Stable")], 1, PODS, None, {})
+    prev = {
+        **out.fields,
+        "lastUpdate": "x",
+        "conditions": status_rules.merge_conditions([], out.conditions, T0),
+    }
+    assert status_rules.changed(prev, out.fields, out.conditions) is None
+    assert status_rules.changed({**prev, "verdict": "Fail"}, out.fields, out.conditions) == "status.verdict"
 
 
 @pytest.mark.parametrize(
@@ -190,28 +198,16 @@ def _summary(pod: str, shift: float, seed: int) -> dict[str, Any]:
 
 def test_merge_real_engine_summaries() -> None:
     spec = MonitorSpec.parse({"features": [{"name": "latency_ms", "type": "numeric"}]})
-    calm = aggregate.merge([_summary("a", 0, 1), _summary("b", 0, 2)], spec)
+    calm = pod_reports.merge([_summary("a", 0, 1), _summary("b", 0, 2)], spec)
     assert [(f["name"], f["state"]) for f in calm] == [("latency_ms", "Stable")]
     assert calm[0]["pods"] == 2
-    drift = aggregate.merge([_summary("a", 60, 1), _summary("b", 60, 2)], spec)
+    drift = pod_reports.merge([_summary("a", 60, 1), _summary("b", 60, 2)], spec)
     assert drift[0]["state"] == "Drifting"
-    out = status.compute(monitor(), drift, 2, PODS, None, {})
+    out = status_rules.compute(monitor(), drift, 2, PODS, None, {})
     assert out.fields["phase"] == "Drifting"
 
 
-def test_fallback_merge_votes() -> None:
-    spec = MonitorSpec.parse({})
-    s = [
-        {"streams": [{"feature": "x", "key": "", "state": st, "score": sc, "detector": "d"}]}
-        for st, sc in (("Drifting", 0.9), ("Stable", 0.1), ("Stable", 0.0))
-    ]
-    (f,) = aggregate.fallback_merge(s, spec)
-    assert f["state"] == "Stable"  # 1 of 3 pods is not half
-    (f,) = aggregate.fallback_merge(s[:2], spec)
-    assert (f["state"], f["severity"], f["pods"]) == ("Drifting", "critical", 2)
-
-
 def test_json_safe() -> None:
-    assert aggregate._json_safe(
+    assert pod_reports._json_safe(
         {"a": float("nan"), "b": np.float64(1.5), "c": np.int64(3), "d": [np.inf]}
     ) == {"a": None, "b": 1.5, "c": 3, "d": [None]}

@@ -11,8 +11,8 @@ import jsonpatch
 from cryptography import x509
 
 from driftwatch.operator import certs
+from driftwatch.operator.cache import MonitorCache
 from driftwatch.operator.options import OperatorOptions
-from driftwatch.operator.registry import Registry
 from driftwatch.operator.webhook import review_response, tls_names, webhook_configuration
 
 
@@ -75,14 +75,12 @@ def _review(pod: dict[str, Any], namespace: str = "shop") -> dict[str, Any]:
 
 def test_review_injects_for_replicaset_pod_without_namespace() -> None:
     opts = OperatorOptions()
-    reg = Registry()
-    reg.upsert(
-        {
-            "metadata": {"name": "web", "namespace": "shop", "uid": "x"},
-            "spec": {"selector": {"matchLabels": {"app": "web"}}},
-        },
-        opts,
-    )
+    reg = MonitorCache()
+    monitor = {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "x", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}},
+    }
+    reg.upsert(monitor, opts)
     # as the ReplicaSet controller sends it: generateName, no name, no namespace in the object
     pod = {
         "apiVersion": "v1",
@@ -90,12 +88,29 @@ def test_review_injects_for_replicaset_pod_without_namespace() -> None:
         "metadata": {"generateName": "web-5d4-", "labels": {"app": "web"}},
         "spec": {"containers": [{"name": "app", "image": "x"}]},
     }
+    # never reconciled: its ConfigMap may not exist yet, so the pod starts without the sidecar
+    out = review_response(_review(pod), reg, opts)["response"]
+    assert "patch" not in out
+    assert "not reconciled yet" in out["auditAnnotations"]["driftwatch.io/decision"]
+    ready = {"type": "Ready", "status": "True", "reason": "ChildrenApplied", "observedGeneration": 1}
+    reg.upsert({**monitor, "status": {"conditions": [ready]}}, opts)
     out = review_response(_review(pod), reg, opts)["response"]
     assert out["uid"] == "u1"
     assert out["allowed"] is True
     assert out["patchType"] == "JSONPatch"
     patched = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(out["patch"])))
-    assert [c["name"] for c in patched["spec"]["containers"]] == ["app", "driftwatch-sidecar"]
+    assert [c["name"] for c in patched["spec"]["initContainers"]] == ["driftwatch-sidecar"]
+    # a refused monitor (its baseline ConfigMap is missing): no sidecar, and the reason says why
+    missing = {
+        **ready,
+        "status": "False",
+        "reason": "BaselineConfigMapMissing",
+        "message": "spec.baseline.configMap: gone",
+    }
+    reg.upsert({**monitor, "status": {"conditions": [missing]}}, opts)
+    out = review_response(_review(pod), reg, opts)["response"]
+    assert "patch" not in out
+    assert "spec.baseline.configMap" in out["auditAnnotations"]["driftwatch.io/decision"]
     # other namespace, same labels: no monitor there
     other = review_response(_review(pod, "elsewhere"), reg, opts)["response"]
     assert "patch" not in other
@@ -104,7 +119,7 @@ def test_review_injects_for_replicaset_pod_without_namespace() -> None:
 
 def test_registry_drops_deleted_and_invalid() -> None:
     opts = OperatorOptions()
-    reg = Registry()
+    reg = MonitorCache()
     body = {
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"selector": {"matchLabels": {"a": "b"}}},

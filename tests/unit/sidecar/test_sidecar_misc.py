@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import random
 
-from driftwatch.sidecar.metrics import FastHistogram, mean_std
+import pytest
+
+from driftwatch.detect import StreamStatus
+from driftwatch.sidecar.histogram import FastHistogram
 from driftwatch.sidecar.openapi import document
 from driftwatch.sidecar.settings import Settings
 from driftwatch.simulate import check_loopback, make_sample, shift
 
 
-def test_mean_std_reads_engine_summaries() -> None:
-    assert mean_std({"kind": "numeric", "moments": {"n": 3, "mean": 2.0, "m2": 2.0}}) == (2.0, 1.0)
-    assert mean_std({"mean": 1.0, "std": 0.5}) == (1.0, 0.5)
-    assert mean_std({"kind": "categorical", "counts": {}}) == (None, None)
-    assert mean_std(None) == (None, None)
+def test_stream_rows_read_the_engines_baseline_summary() -> None:
+    """The baseline metrics read NumericSummary.to_dict() (the only layout the engine produces; the
+    guessing at other layouts was removed in issue 9)."""
+    from driftwatch.sidecar.views import _row
+
+    def row(kind: str, baseline: dict) -> tuple:
+        r = _row(StreamStatus("f", "", kind, "Stable", 0.1, "none", "d", None, 3, 0, baseline))
+        return r.baseline_mean, r.baseline_std
+
+    assert row("numeric", {"kind": "numeric", "moments": {"n": 3, "mean": 2.0, "m2": 2.0}}) == (2.0, 1.0)
+    assert row("numeric", {"kind": "numeric", "moments": {"n": 1, "mean": 2.0, "m2": 0.0}}) == (2.0, None)
+    assert row("categorical", {"kind": "categorical", "counts": {}}) == (None, None)
 
 
 def test_fast_histogram_is_cumulative() -> None:
@@ -56,3 +67,43 @@ def test_simulate_shapes_and_loopback_guard() -> None:
     assert check_loopback("http://localhost:8476") is None
     assert "loopback" in (check_loopback("http://10.1.2.3:8476") or "")
     assert check_loopback("ftp://127.0.0.1") is not None
+
+
+def test_exposition_parses_as_prometheus_text_with_escaped_labels() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from driftwatch.sidecar.exposition import Writer
+
+    w = Writer(("monitor", "namespace"), ("m", "ns"))
+    w.counter("driftwatch_x", "Things.", ("feature", "key"), [(("f", 'a"b\\c\nd'), 3), (("f", ""), 1.5)])
+    w.gauge("driftwatch_g", "A gauge.", (), [((), float("inf"))])
+    h = FastHistogram((0.1, 1.0))
+    h.observe(0.05)
+    h.observe(5.0)
+    w.histogram("driftwatch_h", "A histogram.", h)
+    w.process()
+    fams = {f.name: f for f in text_string_to_metric_families(w.text().decode())}
+    x = {s.labels["key"]: s.value for s in fams["driftwatch_x"].samples}
+    assert x == {'a"b\\c\nd': 3.0, "": 1.5}
+    assert fams["driftwatch_x"].type == "counter"
+    assert fams["driftwatch_g"].samples[0].value == float("inf")
+    hs = {(s.name, s.labels.get("le")): s.value for s in fams["driftwatch_h"].samples}
+    assert hs[("driftwatch_h_bucket", "+Inf")] == 2.0
+    assert hs[("driftwatch_h_count", None)] == 2.0
+    assert fams["driftwatch_h"].samples[0].labels["monitor"] == "m"
+    assert fams["process_resident_memory_bytes"].samples[0].value > 0
+    assert fams["python_info"].samples[0].labels["implementation"] == "CPython"
+
+
+def test_single_threaded_blas_sets_one_thread_unless_the_environment_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from driftwatch.sidecar.memory import BLAS_THREADS, single_threaded_blas
+
+    for var in BLAS_THREADS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # an operator's choice stays
+    single_threaded_blas()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "4"

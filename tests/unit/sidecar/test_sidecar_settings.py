@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftwatch.config import ConfigError
 from driftwatch.sidecar.settings import MIB, Settings, load
+from driftwatch.vocab.spec import ConfigError
 
 
 def test_minimal_config_has_safe_defaults() -> None:
@@ -13,7 +13,7 @@ def test_minimal_config_has_safe_defaults() -> None:
     assert (s.host, s.port, s.metrics_port) == ("127.0.0.1", 8476, 9476)
     assert s.limits.body_limit == MIB
     assert s.pod == "p-1"
-    assert s.prefix == "driftwatch:shop:payments"
+    assert s.prefix == "driftwatch:{shop:payments}"
     assert s.redis_url is None
     assert s.token is None
     assert s.scrape is None

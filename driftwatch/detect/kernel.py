@@ -1,0 +1,288 @@
+"""The fused per-sample loop of the default numeric monitor, and its Python reference.
+
+``NumericMonitor`` keeps every number its detectors need in two flat float64 arrays -- parameters
+(fixed between baseline fits) and state (moved by every sample) -- plus a few small side arrays.
+``run`` feeds a batch through the compiled loop (``_kernel.c``): per sample it applies the transform
+(log, seasonal profile, robust standardisation, Huber clip), the local level, AR(1) prewhitening and
+the successive difference, then updates the six CUSUMs and the windowed shape test, and stops at the
+first alarm (Stable) or at the completed recovery run (Drifting). The Python side acts once per event.
+
+``run_reference`` is the same loop, sample by sample, in Python: the definition the compiled loop is
+tested against (``tests/unit/detect/test_kernel.py``) and the place to read what each slot means.
+
+Why one fused loop rather than one vectorised pass per detector: a numpy pass per detector reads the
+batch ~40 times and needs scan tricks (rewinds, clamped Lindley recursions) to stop at the first
+alarm; one loop reads it once, stops exactly where it must, and makes per-sample mechanisms (a local
+level, tail probabilities) as cheap as the rest. The detectors' definitions live in
+``detectors/``; this module only executes them together.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from . import _kernel
+
+
+class P(IntEnum):
+    """Parameter slots (float64), fixed between baseline fits."""
+
+    A = 0  # z = clip(A * y + B, LO, HI): the robust standardisation and Huber clip
+    B = 1
+    LO = 2
+    HI = 3
+    LOG = 4  # 1: y = log(max(x, FLOOR))
+    FLOOR = 5
+    PERIOD = 6  # seasonal profile: seconds per cycle (0: no profile)
+    NBINS = 7  # bins per cycle; y = (y - level[bin]) / spread[bin]
+    LAM = 8  # local level: m += LAM * (z - m) while Stable (0: a fixed level)
+    PHI = 9  # AR(1) prewhitening: e = (u - PHI u_prev) / PHIDEN
+    PHIDEN = 10
+    K = 11  # mean CUSUM reference (sd units)
+    KUP = 12  # scale CUSUM references, in |d| units
+    KDN = 13
+    H0 = 14  # thresholds of the six CUSUMs: mean up/down, scale up/down, tail up/down (0: off)
+    H1 = 15
+    H2 = 16
+    H3 = 17
+    H4 = 18
+    H5 = 19
+    EPS = 20  # tail mixture alternative: a share EPS of samples moved into the tail ...
+    BETA = 21  # ... with tail probabilities ~ Beta(BETA, 1)
+    BODY_UP = 22  # the tail CUSUMs' increment for a sample inside the body (mean LLR there)
+    BODY_DN = 23
+    TU_T = 24  # upper tail: threshold, share beyond it, GPD shape and scale
+    TU_ZETA = 25
+    TU_XI = 26
+    TU_SIGMA = 27
+    TD_T = 28  # lower tail, same slots on -r
+    TD_ZETA = 29
+    TD_XI = 30
+    TD_SIGMA = 31
+    STEP = 32  # shape test: half window
+    CRIT = 33  # shape test: chi-square critical value (0: off)
+    CAP = 34  # while Drifting, a CUSUM statistic is capped at CAP x its threshold
+    REC = 35  # recovery: consecutive normal samples
+    NEDGES = 36  # shape test: bin edges in use
+    FOLLOW = 37  # 1: the local level follows while Drifting too (0: it freezes at the drift's start)
+
+
+class S(IntEnum):
+    """State slots (float64), moved by every sample."""
+
+    S0 = 0  # CUSUM statistics, in detector order
+    S1 = 1
+    S2 = 2
+    S3 = 3
+    S4 = 4
+    S5 = 5
+    LZ0 = 6  # absolute index of each CUSUM's last zero (its onset is the sample after)
+    LZ1 = 7
+    LZ2 = 8
+    LZ3 = 9
+    LZ4 = 10
+    LZ5 = 11
+    M = 12  # local level
+    UPREV = 13  # last level-adjusted value and last innovation (prewhitening, differences)
+    EPREV = 14
+    HAVEPREV = 15
+    T = 16  # samples seen (absolute)
+    NORMAL = 17  # consecutive normal samples while Drifting
+    FILLED = 18  # shape: samples in the step in progress
+    SHSTAT = 19  # shape: statistic of the last completed window
+    SLOW_N = 20  # sums for the slow baseline update while Stable: n, sum e, sum e^2, sum |d|
+    SLOW_SE = 21
+    SLOW_SEE = 22
+    SLOW_SD = 23
+
+
+N_PARAMS = len(P)
+N_STATE = len(S)
+#: detector indices as the loop reports them (0-5 the CUSUMs, 6 the shape test)
+DETECTORS = (
+    "cusum-mean-up",
+    "cusum-mean-down",
+    "cusum-scale-up",
+    "cusum-scale-down",
+    "tail-mixture-up",
+    "tail-mixture-down",
+    "chi2-shape",
+)
+SHAPE = 6
+MAX_EDGES = 7  # the shape test's bins: at most 8 (quantile_bins makes at most 7 edges)
+
+
+class Code(IntEnum):
+    NONE = 0  # the limit or the end of the batch
+    ALARM = 1
+    RECOVERED = 2
+
+
+@dataclass
+class Step:
+    """What one call did: samples consumed, why it stopped, which detector (alarms only)."""
+
+    used: int
+    code: Code
+    detector: int
+
+
+@dataclass
+class Arrays:
+    """Everything the loop reads and writes, for one stream."""
+
+    params: np.ndarray  # float64[N_PARAMS]
+    state: np.ndarray  # float64[N_STATE]
+    profile: np.ndarray  # float64[2 * nbins]: level, then spread (spread 1 without a profile)
+    profile_sums: np.ndarray  # float64[2 * nbins]: sums of standardised values and counts while Stable
+    edges: np.ndarray  # float64[NEDGES]
+    base: np.ndarray  # int64[NEDGES + 1]: baseline counts per shape bin
+    counts: np.ndarray  # int64[2 * (NEDGES + 1)]: shape counts of the step in progress, then the last step
+
+    @classmethod
+    def empty(cls) -> Arrays:
+        return cls(
+            np.zeros(N_PARAMS),
+            np.zeros(N_STATE),
+            np.ones(2),
+            np.zeros(2),
+            np.zeros(0),
+            np.zeros(1, np.int64),
+            np.zeros(2, np.int64),
+        )
+
+
+def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:
+    """Feed ``x`` (float64, contiguous; ``ts`` epoch seconds or None) through the compiled loop."""
+    used, code, det = _kernel.run(
+        x,
+        ts,
+        arr.params,
+        arr.state,
+        arr.profile,
+        arr.profile_sums,
+        arr.edges,
+        arr.base,
+        arr.counts,
+        1 if drifting else 0,
+        int(limit),
+    )
+    return Step(int(used), Code(code), int(det))
+
+
+def tail_llr(r: float, t: float, zeta: float, xi: float, sigma: float, eps: float, beta: float) -> float:
+    """The tail CUSUM's increment for a value ``r`` beyond the tail threshold ``t``: the log-likelihood
+    ratio of "a share eps of samples moved into the tail" for the value's tail probability under the
+    baseline's generalised Pareto fit (see ``detectors/tail.py``), computed through log p."""
+    z = (r - t) / sigma
+    logp = math.log(zeta) - math.log1p(xi * z) / xi if xi > 1e-9 else math.log(zeta) - z
+    logp = min(max(logp, -690.0), 0.0)  # p in [1e-300, 1]
+    return math.log(1.0 - eps + eps * beta * math.exp((beta - 1.0) * logp))
+
+
+def chi2_two_sample(obs: np.ndarray, base: np.ndarray) -> float:
+    w, n = float(obs.sum()), float(base.sum())
+    num = obs * n - base * w
+    den = np.maximum(obs + base, 1)
+    return float((num * num / den).sum()) / max(w * n, 1.0)
+
+
+def run_reference(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:
+    """``run`` in plain Python, sample by sample (the definition; slow)."""
+    p, st = arr.params, arr.state
+    n = min(x.size, int(limit))
+    nbins, nedges = int(p[P.NBINS]), int(p[P.NEDGES])
+    nb = nedges + 1
+    period = p[P.PERIOD]
+    use_prof = nbins > 0 and ts is not None and period > 0
+    h = p[P.H0 : P.H5 + 1]
+    use_tail = h[4] > 0
+    step = int(p[P.STEP])
+    cur, prev = arr.counts[:nb], arr.counts[nb:]
+    code, det, i = Code.NONE, -1, 0
+    while i < n:
+        y = float(x[i])
+        if p[P.LOG]:
+            y = math.log(max(y, p[P.FLOOR]))
+        b = 0
+        if use_prof:
+            assert ts is not None
+            ph = math.fmod(float(ts[i]), period)
+            if ph < 0:
+                ph += period
+            b = min(max(int(ph / period * nbins), 0), nbins - 1)
+            y = (y - arr.profile[b]) / arr.profile[nbins + b]
+        raw = p[P.A] * y + p[P.B]
+        z = min(max(raw, p[P.LO]), p[P.HI])
+        u = z - st[S.M]
+        r = raw - st[S.M]
+        if p[P.LAM] > 0 and (not drifting or p[P.FOLLOW]):
+            st[S.M] += p[P.LAM] * u
+        have = st[S.HAVEPREV] != 0
+        e = (u - p[P.PHI] * st[S.UPREV]) / p[P.PHIDEN] if have else u
+        d = abs(e - st[S.EPREV]) * 0.7071067811865476 if have else 0.0
+        st[S.UPREV], st[S.EPREV], st[S.HAVEPREV] = u, e, 1.0
+        inc = [e - p[P.K], -e - p[P.K], d - p[P.KUP], -p[P.KDN] - d, -1.0, -1.0]
+        if use_tail:
+            eps, beta = p[P.EPS], p[P.BETA]
+            inc[4] = (
+                tail_llr(r, p[P.TU_T], p[P.TU_ZETA], p[P.TU_XI], p[P.TU_SIGMA], eps, beta)
+                if r > p[P.TU_T]
+                else p[P.BODY_UP]
+            )
+            inc[5] = (
+                tail_llr(-r, p[P.TD_T], p[P.TD_ZETA], p[P.TD_XI], p[P.TD_SIGMA], eps, beta)
+                if -r > p[P.TD_T]
+                else p[P.BODY_DN]
+            )
+            inc[4], inc[5] = min(inc[4], 0.5 * h[4]), min(inc[5], 0.5 * h[5])  # one value is never a drift
+        for j in range(6):
+            v = st[S.S0 + j] + inc[j]
+            if v <= 0.0:
+                v = 0.0
+                st[S.LZ0 + j] = st[S.T]
+            elif drifting and v > p[P.CAP] * h[j]:
+                v = p[P.CAP] * h[j]
+            st[S.S0 + j] = v
+        if step > 0:
+            cur[int(np.count_nonzero(e > arr.edges[:nedges]))] += 1
+            st[S.FILLED] += 1
+            if st[S.FILLED] >= step:
+                st[S.SHSTAT] = chi2_two_sample(cur + prev, arr.base)
+                prev[:] = cur
+                cur[:] = 0
+                st[S.FILLED] = 0
+        st[S.T] += 1
+        i += 1
+        if not drifting:
+            st[S.SLOW_N] += 1
+            st[S.SLOW_SE] += e
+            st[S.SLOW_SEE] += e * e
+            st[S.SLOW_SD] += d
+            if use_prof:
+                arr.profile_sums[b] += raw
+                arr.profile_sums[nbins + b] += 1
+            best = 1.0
+            for j in range(6):
+                if h[j] > 0 and st[S.S0 + j] > h[j] and st[S.S0 + j] / h[j] > best:
+                    best, det = st[S.S0 + j] / h[j], j
+            crit = p[P.CRIT]
+            if st[S.FILLED] == 0 and crit > 0 and st[S.SHSTAT] > crit and st[S.SHSTAT] / crit > best:
+                det = SHAPE
+            if det >= 0:
+                code = Code.ALARM
+                break
+        else:
+            ok = st[S.SHSTAT] <= p[P.CRIT] / 2 and all(
+                h[j] <= 0 or st[S.S0 + j] <= h[j] / 2 for j in range(6)
+            )
+            st[S.NORMAL] = st[S.NORMAL] + 1 if ok else 0.0
+            if st[S.NORMAL] >= p[P.REC]:
+                code = Code.RECOVERED
+                st[S.NORMAL] = 0.0
+                break
+    return Step(i, code, det)

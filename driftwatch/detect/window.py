@@ -1,0 +1,46 @@
+"""The 'current' window of a stream: a mergeable summary of its most recent samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Tumbling:
+    """The 'current' mergeable window: the last completed block of ``size`` samples plus the block in
+    progress. Only the samples that end up in those two blocks are summarised, so a 100k batch costs
+    at most two blocks of sketch work."""
+
+    def __init__(self, size: int, make: Any) -> None:
+        self.size = size
+        self.make = make
+        self.prev = make()
+        self.cur = make()
+        self.fill = 0
+
+    def update(self, x: Any) -> None:
+        n = len(x)
+        if self.fill + n < self.size:
+            self.cur.update(x)
+            self.fill += n
+            return
+        end_fill = (self.fill + n) % self.size
+        head = n - end_fill  # samples up to the last completed block boundary
+        if head >= self.size:  # the whole last completed block is inside this batch
+            self.prev = self.make()
+            self.prev.update(x[head - self.size : head])
+        else:
+            self.cur.update(x[:head])
+            self.prev = self.cur
+        self.cur = self.make()
+        self.cur.update(x[head:])
+        self.fill = end_fill
+
+    def merged(self) -> Any:
+        return self.prev.merge(self.cur)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "fill": self.fill, "prev": self.prev.to_dict(), "cur": self.cur.to_dict()}
+
+    def load(self, d: dict[str, Any], cls: Any) -> None:
+        self.size, self.fill = int(d["size"]), int(d["fill"])
+        self.prev, self.cur = cls.from_dict(d["prev"]), cls.from_dict(d["cur"])

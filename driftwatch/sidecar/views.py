@@ -1,0 +1,150 @@
+"""Views of the engine for readers: a lean row per stream (metrics, phase) and the full stream list
+of ``GET /v1/status`` as JSON. Built on the engine thread, never on the event loop.
+
+``Engine.streams()`` costs ~0.2 ms per stream (it summarises baseline and current windows): with
+1,000 streams a view is a few hundred ms of the engine thread. Under ingest the engine changes every
+batch, so a view per read would let a tight loop of scrapes on the open metrics port take the engine
+thread from ingest (whose queue then fills: 429). So the two readers differ:
+
+- ``status_json`` (``GET /v1/status``) is exact: it reflects every chunk applied before it was asked.
+- ``rows`` (``/metrics``) is exact while a build is cheap (< ``CHEAP``: every small sidecar, every
+  test's); an expensive one is reused for ``REUSE`` x its cost after it was built, and concurrent
+  readers share one build, so however often it is scraped at most 1 / (1 + ``REUSE``) of the engine
+  thread goes to rows. The counters a scrape reports are read on the loop: always current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from driftwatch.detect import Engine, StreamStatus
+from driftwatch.detect.summaries import Moments
+from driftwatch.sidecar.encode import dumps_list
+from driftwatch.sidecar.worker import EngineWorker
+from driftwatch.vocab.states import State, phase_of
+
+PHASES = tuple(State)  # the states a stream reports, in the order the metrics list them
+#: seconds of engine thread under which rows are rebuilt on every engine change
+CHEAP = 0.010
+#: an expensive build's rows serve scrapes for this many times its cost after it finished
+REUSE = 9
+
+
+@dataclass(slots=True, frozen=True)
+class StreamRow:
+    feature: str
+    key: str
+    type: str
+    state: str
+    score: float
+    severity: str
+    baseline_mean: float | None
+    baseline_std: float | None
+
+
+@dataclass(slots=True)
+class _View:
+    version: int  # the engine's version when the build started
+    rows: list[StreamRow]
+    json: orjson.Fragment | None  # the status list: only in views built for a status read
+    built: float = float("-inf")  # time.monotonic() when the build finished
+    cost: float = 0.0  # seconds the rows took to build
+
+
+@dataclass(slots=True)
+class _Build:
+    """A build under way, which readers join rather than queue another."""
+
+    since: int  # the engine's version when it was asked for: it reflects at least that
+    json: bool
+    task: asyncio.Task[_View]
+
+
+class StreamViews:
+    def __init__(self, worker: EngineWorker, cheap: float = CHEAP, reuse: float = REUSE) -> None:
+        self.worker = worker
+        self.cheap = cheap
+        self.reuse = reuse
+        self._view = _View(-1, [], None)
+        self._build: _Build | None = None
+        #: views built (``driftwatch_stream_view_builds``): how often the engine thread paid for them
+        self.builds = 0
+
+    async def rows(self) -> list[StreamRow]:
+        """Every stream's row for ``/metrics``: current, or (expensive builds only) at most ``REUSE`` x
+        its build cost old, or the build under way."""
+        view, now = self._view, self.worker.version
+        if view.version == now:
+            return view.rows
+        build = self._build
+        if build is not None and build.since >= now:
+            return (await asyncio.shield(build.task)).rows
+        if view.cost >= self.cheap:
+            if time.monotonic() - view.built < self.reuse * view.cost:
+                return view.rows
+            if build is not None:
+                return (await asyncio.shield(build.task)).rows
+        return (await self._start(json=False)).rows
+
+    async def status_json(self) -> orjson.Fragment:
+        """Every stream's ``StreamStatus`` as a JSON array, ready to embed in a response: exact."""
+        view, now = self._view, self.worker.version
+        if view.version != now or view.json is None:
+            build = self._build
+            if build is not None and build.json and build.since >= now:
+                view = await asyncio.shield(build.task)
+            else:
+                view = await self._start(json=True)
+        assert view.json is not None
+        return view.json
+
+    def phase(self) -> str:
+        """Drifting if any stream drifts, Stable if any is stable, else Initializing (last view)."""
+        return phase_of(r.state for r in self._view.rows)
+
+    async def _start(self, json: bool) -> _View:
+        """A build on the engine thread; kept (for later readers) even if the reader that started it
+        goes away, and joined by others meanwhile."""
+        worker = self.worker
+        job = worker.call_with(lambda: worker.version, lambda engine, v: _build(engine, v, json))
+        build = _Build(worker.version, json, asyncio.ensure_future(job))
+        self._build = build
+        build.task.add_done_callback(lambda _: self._built(build))
+        return await asyncio.shield(build.task)
+
+    def _built(self, build: _Build) -> None:
+        if self._build is build:
+            self._build = None
+        if build.task.cancelled() or build.task.exception() is not None:
+            return  # its readers get the error; the last view stays
+        view = build.task.result()
+        self.builds += 1
+        if view.version >= self._view.version:
+            self._view = view
+
+
+def _build(engine: Engine, version: int, json: bool) -> _View:
+    """On the engine thread."""
+    t0 = time.perf_counter()
+    streams = engine.streams()
+    rows = [_row(s) for s in streams]
+    cost = time.perf_counter() - t0
+    fragment = None
+    if json:
+        fragment = dumps_list(s.to_dict() for s in streams)
+    return _View(version, rows, fragment, time.monotonic(), cost)
+
+
+def _row(s: StreamStatus) -> StreamRow:
+    mean = std = None
+    moments: Any = s.baseline.get("moments") if s.type == "numeric" else None
+    if isinstance(moments, dict):  # NumericSummary.to_dict()
+        m = Moments.from_dict(moments)
+        mean = m.mean
+        std = m.std if m.n > 1 else None
+    return StreamRow(s.feature, s.key, s.type, s.state, float(s.score), s.severity, mean, std)

@@ -1,6 +1,7 @@
 """Real-data benchmark: DriftWatch and the anchors on labelled real monitoring series (NAB).
 
     .venv/bin/python bench/realdata.py [--dir ../shared/realdata/nab] [--plot DIR] [--monitor FILE ...]
+    .venv/bin/python bench/realdata.py --frontier docs/img/nab-frontier.png
 
 Reads ``GROUP/FILE.csv`` (``timestamp,value``) and ``windows.json`` (labelled anomaly windows) from the
 NAB layout (``../shared/realdata/nab/README.md``). Every method sees every series once, start to end.
@@ -265,6 +266,93 @@ def table(title: str, ms: list[Method], scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+# --- the trade-off curves -------------------------------------------------------------------------
+
+#: each method's one knob, from sensitive to quiet (River's defaults: PageHinkley threshold 50, ADWIN
+#: delta 0.002; DriftWatch's default falseAlarmsPer 10,000)
+KNOBS: dict[str, tuple[str, list[float]]] = {
+    "DriftWatch": ("falseAlarmsPer", [1e3, 3e3, 1e4, 3e4, 1e5, 1e6, 1e7]),
+    "PageHinkley": ("threshold", [25, 50, 100, 200, 400, 800, 1600]),
+    "ADWIN": ("delta", [0.05, 2e-3, 1e-5, 1e-10, 1e-20, 1e-40]),
+}
+TARGET = (1.0, 25)  # issue 8: at least 25 of 49 windows at no more than 1 false alarm per 10,000 rows
+
+
+def knob_method(name: str, value: float) -> Method:
+    from functools import partial
+
+    from river import drift
+
+    if name == "DriftWatch":
+        spec = MonitorSpec.parse({"sensitivity": {"falseAlarmsPer": int(value)}})
+        return DriftWatch(f"{name} {value:g}", spec)
+    if name == "PageHinkley":
+        return River(f"{name} {value:g}", partial(drift.PageHinkley, threshold=value))
+    return River(f"{name} {value:g}", partial(drift.ADWIN, delta=value))
+
+
+def frontier(series: list[Series], out: Path | None) -> str:
+    """Every method over its one knob: windows hit against false alarms per 10,000 rows. A method's
+    default is one point on its curve; whether a target is reachable is a question about the curve."""
+    curves: dict[str, list[tuple[float, Score]]] = {}
+    for name, (_, values) in KNOBS.items():
+        for v in values:
+            t = time.perf_counter()
+            m, sc = knob_method(name, v), Score()
+            for s in series:
+                sc.add(s, m.run(s))
+            curves.setdefault(name, []).append((v, sc))
+            print(f"bench: frontier {m.name}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+    lines = [
+        "\ntrade-off curves (every method over its one knob; all 29 series)",
+        f"{'method':<14}{'knob':>16}{'value':>10}{'windows hit':>14}{'FA/10k rows':>14}",
+        "-" * 68,
+    ]
+    for name, pts in curves.items():
+        for v, sc in pts:
+            lines.append(
+                f"{name:<14}{KNOBS[name][0]:>16}{v:>10g}{sc.hit:>10}/{sc.windows:<3}{sc.fa_rate:>14.1f}"
+            )
+    lines.append(f"\nbest within {TARGET[0]:g} FA/10k rows (target: {TARGET[1]} windows)")
+    for name, pts in curves.items():
+        ok = [(sc.hit, -sc.fa_rate, v) for v, sc in pts if sc.fa_rate <= TARGET[0]]
+        best = max(ok) if ok else None
+        said = f"{best[0]} windows at {-best[1]:.1f} ({KNOBS[name][0]} {best[2]:g})" if best else "no setting"
+        lines.append(f"  {name:<14}{said}")
+    if out is not None:
+        plot_frontier(curves, out)
+        lines.append(f"\nplot: {out}")
+    return "\n".join(lines)
+
+
+def plot_frontier(curves: dict[str, list[tuple[float, Score]]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for k, (name, pts) in enumerate(curves.items()):
+        x = [max(sc.fa_rate, 0.05) for _, sc in pts]
+        y = [sc.hit for _, sc in pts]
+        ax.plot(x, y, "o-", color=f"C{k}", label=f"{name} ({KNOBS[name][0]})")
+        for (v, _), xi, yi in zip(pts, x, y, strict=True):
+            ax.annotate(f"{v:g}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.axvspan(0.04, TARGET[0], ymin=0, ymax=1, color="0.9", lw=0)
+    ax.plot([TARGET[0]], [TARGET[1]], "*", color="k", ms=14, label="issue 8 target")
+    ax.set_xscale("log")
+    ax.set_xlim(0.04, 100)
+    ax.set_xlabel("false alarms per 10,000 rows outside windows (log; 0 drawn at 0.05)")
+    ax.set_ylabel("labelled windows hit (of 49)")
+    ax.set_title("NAB, 29 series: each method over its one knob", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 # --- plots ----------------------------------------------------------------------------------------
 
 
@@ -317,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="count the first method's hits and false alarms by detector and by what preceded them",
     )
+    p.add_argument(
+        "--frontier",
+        metavar="OUT.png",
+        type=Path,
+        help="instead of the tables: every method over its one knob, the best within 1 FA/10k, and a plot",
+    )
     args = p.parse_args(argv)
     if not (args.dir / "windows.json").exists():
         print(f"bench: {args.dir}/windows.json not found (use --dir)", file=sys.stderr)
@@ -324,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     series = load(args.dir)
     if args.series:
         series = [s for s in series if args.series in s.key]
+    if args.frontier:
+        print(frontier(series, args.frontier))
+        return 0
     ms = methods(args.monitor)
     if args.only:
         ms = [m for m in ms if m.name in args.only]

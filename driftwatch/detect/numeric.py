@@ -38,16 +38,11 @@ from .numeric_fit import Baseline, Design, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
 from .summaries import NumericSummary
-from .transforms import Standardizer
+from .transforms import Standardizer, smooth_scale
 from .window import Tumbling
 
 F32_MAX = float(np.finfo(np.float32).max)
 _EMPTY = np.zeros(0, np.float64)
-
-
-def _robust_sd(x: np.ndarray) -> float:
-    med = float(np.median(x))
-    return float(np.median(np.abs(x - med))) * 1.482602218505602 or float(np.std(x)) or 1.0
 
 
 def _pack64(a: np.ndarray) -> str:
@@ -686,8 +681,8 @@ class NumericMonitor(StateMachine):
         # floored as the fit floors its scale: a noise-free regime's spread is rounding, and dividing by
         # it would turn the next rounding-level difference into a drift
         floor = 1e-6 * (float(np.median(np.abs(bl.std.transform(vals)))) or 1.0) * abs(p[P.A])
-        r = bl.z_scale / max(_robust_sd(z), floor)
-        med = float(np.median(z))
+        med, sd = smooth_scale(z)  # as the baseline's z_center / z_scale were fitted
+        r = bl.z_scale / max(sd, floor)
         # z' = (z - med) * r + centre: the new regime maps onto where the old one was
         p[P.A] *= r
         p[P.B] = (p[P.B] - med) * r + bl.z_center

@@ -44,7 +44,7 @@ from .detectors.shape import quantile_bins
 from .detectors.tail import TailMixture
 from .kernel import DETECTORS, MAX_EDGES, SHAPE, Arrays, P
 from .seasonal import SeasonalProfile
-from .transforms import Standardizer
+from .transforms import Standardizer, smooth_scale
 
 #: false-alarm budget shares. The mean tests get most: level changes are the most common real change.
 SHARES: dict[str, float] = {
@@ -251,8 +251,9 @@ def fit(
     arrays.edges = np.ascontiguousarray(edges, np.float64)
     arrays.base = np.ascontiguousarray(counts, np.int64)
     arrays.counts = np.zeros(2 * counts.size, np.int64)
-    zc = float(np.median(z))
-    zs = float(np.median(np.abs(z - zc))) * 1.482602218505602 or float(np.std(z)) or 1.0
+    # smooth (Harrell-Davis) location and spread: adoption maps a new regime onto these with the same
+    # estimator, and a sample median of quantised values jumps a whole unit (transforms.smooth_median)
+    zc, zs = smooth_scale(z)
     return Baseline(arrays, std, profile, gain, n, float(m_end), zc, zs, w_mean, w_std, h, disp)
 
 

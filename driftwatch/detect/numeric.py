@@ -32,9 +32,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import EventType, State, Transition, severity_of, statistic_score
+from .calibration import level_innovations
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
 from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, run
-from .numeric_fit import Baseline, Design, baseline_info, fit
+from .numeric_fit import MIN_SCALE_BASELINE, Baseline, Design, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
 from .summaries import NumericSummary
@@ -686,6 +687,7 @@ class NumericMonitor(StateMachine):
         # z' = (z - med) * r + centre: the new regime maps onto where the old one was
         p[P.A] *= r
         p[P.B] = (p[P.B] - med) * r + bl.z_center
+        self._rereference_scale(y)
         s[S.S0 : S.S5 + 1] = 0.0
         s[S.LZ0 : S.LZ5 + 1] = self.samples - 1
         s[S.M] = bl.z_center if p[P.LAM] > 0 else 0.0
@@ -695,6 +697,35 @@ class NumericMonitor(StateMachine):
         self.baseline.update(self._adjusted(vals, ts))
         self._described = None
         self.state = State.STABLE
+
+    def _rereference_scale(self, y: np.ndarray) -> None:
+        """Adoption's second half: the scale CUSUMs' reference (the mean |d|, short-term spread) moves
+        to the adopted regime's, as its median and MAD (marginal spread) just did.
+
+        The two spreads keep a fixed ratio only if the baseline described the stream's dependence
+        exactly; when it did not (an autocorrelated stream learned from 50 samples), the adopted regime
+        has the old |d| / MAD ratio's error in its scale CUSUMs and re-drifts on "scale" a few hundred
+        samples after every adoption, for good. A real variance change moves both spreads together,
+        so there the ratio is ~1 and nothing changes. ``y``: the regime in the baseline's y units."""
+        bl, p = self.bl, self.arr.params
+        if bl is None or y.size < MIN_SCALE_BASELINE or not bl.w_mean > 0:
+            return
+        z = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
+        if p[P.LAM] > 0:
+            warm = min(20, z.size // 5)
+            z = level_innovations(z, p[P.LAM], float(np.median(z[:warm])))[0][warm:]
+        e = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
+        w_new = float(np.mean(np.abs(np.diff(e)))) * 0.7071067811865476
+        if not w_new > 0:
+            return
+        ratio = w_new / bl.w_mean
+        bl.w_mean, bl.w_std = w_new, bl.w_std * ratio
+        ks = self.design.k_scale
+        p[P.KUP], p[P.KDN] = bl.w_mean + ks * bl.w_std, ks * bl.w_std - bl.w_mean
+        for name in ("cusum-scale-up", "cusum-scale-down"):  # thresholds are in |d| units
+            p[P.H0 + DETECTORS.index(name)] *= ratio
+            if name in bl.thresholds:
+                bl.thresholds[name] *= ratio
 
     def _relearn(self, vals: np.ndarray) -> None:
         self.state = State.INITIALIZING

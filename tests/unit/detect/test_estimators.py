@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -50,3 +53,20 @@ def test_degenerate_inputs() -> None:
     assert smooth_median(np.array([])) == 0.0
     assert smooth_median(np.array([3.0, 5.0])) == 4.0
     assert smooth_scale(np.full(50, 7.0)) == (7.0, 1.0)
+
+
+def test_fitting_and_adopting_never_import_scipy() -> None:
+    """Sidecars fit and adopt baselines; scipy would cost each ~15 MB (docs/decisions.md, sidecar RSS)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from driftwatch.detect.numeric import NumericMonitor\n"
+        "m = NumericMonitor(adopt_after=500)\n"
+        "x = np.random.default_rng(0).normal(size=6000); x[3000:] += 3\n"
+        "m.update(x)\n"
+        "assert m.adopted == 1, m.adopted\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "False"

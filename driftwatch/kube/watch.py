@@ -27,6 +27,8 @@ from driftwatch.kube.client import Kube, KubeError
 BACKOFF = (0.5, 1.0, 2.0, 4.0)
 #: error statuses that are worth waiting out (the API server starting, overloaded or restarting)
 TRANSIENT = {429, 500, 502, 503, 504}
+#: attempts during which a 401/403 after a dropped connection counts as the API server still starting
+AUTH_RETRIES = 15
 
 
 class Gone(Exception):
@@ -128,16 +130,13 @@ class Watcher:
                     failures = 0
                     yield event
                 failures = 0  # the server ended the watch: resume where it stopped
-            except Gone:
-                for event in await self._relist_when_up():
-                    yield event
-                continue
-            except KubeError as e:
-                if e.status == 410:
+            except (Gone, KubeError) as e:
+                if isinstance(e, Gone) or e.status == 410:
                     for event in await self._relist_when_up():
                         yield event
+                    failures = 0
                     continue
-                if e.status not in TRANSIENT:
+                if not transient(e, failures):
                     raise
                 failures += 1
             except (aiohttp.ClientError, TimeoutError, ConnectionError):
@@ -154,7 +153,7 @@ class Watcher:
             try:
                 events = await self._relist()
             except KubeError as e:
-                if e.status not in TRANSIENT:
+                if not transient(e, failures + 1):
                     raise
             except (aiohttp.ClientError, TimeoutError, ConnectionError):
                 pass
@@ -164,3 +163,12 @@ class Watcher:
                 return events
             failures += 1
             await asyncio.sleep(BACKOFF[min(failures, len(BACKOFF)) - 1])
+
+
+def transient(error: KubeError, failures: int) -> bool:
+    """Worth waiting out: the API server starting or overloaded (429, 5xx), and -- only right after the
+    connection failed, for a bounded number of attempts -- 401/403, which a restarting API server
+    answers until its authenticator and authorizer caches are filled."""
+    if error.status in TRANSIENT:
+        return True
+    return error.status in (401, 403) and 0 < failures < AUTH_RETRIES

@@ -109,3 +109,16 @@ def test_completion_command_prints_a_script() -> None:
         check=True,
     ).stdout
     assert "_shtab_driftwatch" in out
+
+
+def test_entry_points_resolve() -> None:
+    """pyproject.toml's console scripts: the command, the kubectl plugin, kubectl's plugin completion."""
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["kubectl-driftwatch"] == scripts["driftwatch"] == "driftwatch.cli:main"
+    assert scripts["kubectl_complete-driftwatch"] == "driftwatch.completion:kubectl_complete"
+    for target in scripts.values():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func))

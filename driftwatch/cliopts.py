@@ -95,14 +95,14 @@ def resolve(args: argparse.Namespace) -> Target:
 
 def namespace_only(args: argparse.Namespace) -> str:
     """The namespace for a command that does not talk to the API server (``history`` asks the
-    operator): ``-n``, else the kubeconfig context's if there is a readable kubeconfig, else
-    ``default``. A missing kubeconfig is no error here; a ``--context`` it does not have is."""
+    operator): ``-n``, else the kubeconfig context's (read without running an exec plugin), else
+    ``default``. A missing or unreadable kubeconfig is no error here; a ``--context`` it lacks is."""
     if getattr(args, "namespace", None):
         return str(args.namespace)
+    context = getattr(args, "context", None)
     try:
-        creds = credentials.load(getattr(args, "kubeconfig", None), getattr(args, "context", None))
+        return credentials.context_namespace(getattr(args, "kubeconfig", None), context) or "default"
     except credentials.CredentialsError:
-        if getattr(args, "context", None):
+        if context:
             raise
         return "default"
-    return creds.default_namespace or "default"

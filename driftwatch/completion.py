@@ -6,8 +6,8 @@
 * ``kubectl_complete-driftwatch`` is what kubectl (1.26+) runs to complete ``kubectl driftwatch ...``:
   it gets the words after ``driftwatch`` (the last one being completed) and answers in cobra's
   protocol -- one candidate per line, then ``:<directive>``. It needs no shtab, and completes
-  commands, options, option choices, ``--context`` from the kubeconfig, and DriftMonitor names (asked
-  of the API server, briefly; nothing is offered if it does not answer).
+  commands, options, option choices, ``--context`` from the kubeconfig, and DriftMonitor and namespace
+  names (asked of the API server, briefly; nothing is offered if it does not answer).
 
 The subcommand modules parse their own arguments (``driftwatch.cli``): a module offers ``parser()``
 (or ``_parser()``), and for the few that build theirs inside ``main`` the parser is caught at its
@@ -180,34 +180,34 @@ def _contexts(words: list[str]) -> list[str]:
     return names
 
 
-def _monitors(words: list[str]) -> list[str]:
-    """DriftMonitor names in the namespace the words address (a short timeout: completion must not hang)."""
+def _names(words: list[str], kind: str) -> list[str]:
+    """Names of ``kind`` objects (DriftMonitors in the namespace the words address, or Namespaces),
+    asked of the API server with a short timeout: completion must not hang, and offers nothing if the
+    cluster does not answer or the user may not list them."""
+    import asyncio
+
     from driftwatch import cliopts
     from driftwatch.kube import client, credentials
-    from driftwatch.vocab.names import KIND
 
     try:
         creds = credentials.load(_value(words, "--kubeconfig"), _value(words, "--context"))
         namespace = cliopts.namespace_for(_value(words, "-n", "--namespace"), creds.default_namespace)
-
-        async def names(kube: client.Kube) -> list[str]:
-            items = await kube.request("GET", client.path_for(KIND, namespace), retry=False)
-            return [str(i["metadata"]["name"]) for i in items.get("items") or []]
+        path = client.path_for(kind, namespace) if kind != "Namespace" else "/api/v1/namespaces"
 
         async def run() -> list[str]:
             async with client.Kube(creds, timeout=3.0) as kube:
-                return await names(kube)
-
-        import asyncio
+                doc = await kube.request("GET", path, retry=False)
+                return [str(i["metadata"]["name"]) for i in doc.get("items") or []]
 
         return asyncio.run(run())
-    except Exception:  # no cluster, no access: offer nothing rather than an error in the shell
+    except Exception:
         return []
 
 
 def candidates(words: list[str], current: str) -> tuple[list[str], int]:
     """(candidates, cobra directive) for ``driftwatch WORDS... CURRENT``."""
     from driftwatch.cli import COMMANDS
+    from driftwatch.vocab.names import KIND
 
     if not words:
         return [n for n in [*COMMANDS, "help"] if n.startswith(current)], NO_FILE_COMP
@@ -222,11 +222,13 @@ def candidates(words: list[str], current: str) -> tuple[list[str], int]:
             return [str(c) for c in previous.choices if str(c).startswith(current)], NO_FILE_COMP
         if "--context" in previous.option_strings:
             return [c for c in _contexts(rest) if c.startswith(current)], NO_FILE_COMP
+        if "--namespace" in previous.option_strings and command in MONITOR_COMMANDS:
+            return [n for n in _names(rest, "Namespace") if n.startswith(current)], NO_FILE_COMP
         return [], DEFAULT_COMP  # a file name, a URL, a number: the shell's default
     if current.startswith("-"):
         return sorted(o for o in options if o.startswith(current)), NO_FILE_COMP
     if command in MONITOR_COMMANDS:
-        return [m for m in _monitors(rest) if m.startswith(current)], NO_FILE_COMP
+        return [m for m in _names(rest, KIND) if m.startswith(current)], NO_FILE_COMP
     positionals = _positionals(p)
     if positionals and positionals[0].choices:
         return [str(c) for c in positionals[0].choices if str(c).startswith(current)], NO_FILE_COMP

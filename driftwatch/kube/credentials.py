@@ -121,18 +121,24 @@ def in_cluster() -> Credentials:
     )
 
 
-def from_kubeconfig(paths: list[Path], context_name: str | None = None) -> Credentials:
-    """The current context of the merged kubeconfig files (the first file to define a name wins), or
-    the context named ``context_name``. Its ``namespace`` becomes ``default_namespace``."""
+#: section -> name -> (the file that defined it, the entry)
+Entries = dict[str, dict[str, tuple[Path, dict[str, Any]]]]
+
+
+def _merged(paths: list[Path], context_name: str | None) -> tuple[str, Entries]:
+    """(the context to use, the merged entries) of kubeconfig files, as kubectl merges them: the first
+    file to define a name wins, and the first ``current-context``."""
     import yaml
 
     current: str | None = None
-    entries: dict[str, dict[str, tuple[Path, dict[str, Any]]]] = {"contexts": {}, "clusters": {}, "users": {}}
+    entries: Entries = {"contexts": {}, "clusters": {}, "users": {}}
     for path in paths:
         try:
             doc = yaml.safe_load(path.read_text()) or {}
         except OSError as e:
             raise CredentialsError(f"cannot read kubeconfig {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise CredentialsError(f"kubeconfig {path} is not YAML: {e}") from None
         current = current or doc.get("current-context")
         for section, kind in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
             for item in doc.get(section) or []:
@@ -147,6 +153,28 @@ def from_kubeconfig(paths: list[Path], context_name: str | None = None) -> Crede
         current = context_name
     if not current or current not in entries["contexts"]:
         raise CredentialsError(f"kubeconfig {files}: no current context")
+    return current, entries
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace of the kubeconfig's context (``context``, else the current one), without the
+    credentials -- no exec plugin runs; None without a kubeconfig (in a pod: the pod's namespace)."""
+    paths = _kubeconfig_paths(kubeconfig)
+    if not paths:
+        if context:
+            raise CredentialsError(f"--context {context}: no kubeconfig to read it from")
+        namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+        if os.environ.get("POD_NAMESPACE"):
+            return os.environ["POD_NAMESPACE"]
+        return namespace_file.read_text().strip() if namespace_file.exists() else None
+    current, entries = _merged(paths, context)
+    return entries["contexts"][current][1].get("namespace") or None
+
+
+def from_kubeconfig(paths: list[Path], context_name: str | None = None) -> Credentials:
+    """The current context of the merged kubeconfig files (the first file to define a name wins), or
+    the context named ``context_name``. Its ``namespace`` becomes ``default_namespace``."""
+    current, entries = _merged(paths, context_name)
     _, context = entries["contexts"][current]
     try:
         cluster_file, cluster = entries["clusters"][str(context.get("cluster"))]

@@ -241,6 +241,7 @@ def test_kubectl_runs_the_plugin_and_its_completion(
     assert complete("status", "-o", "ya")[:2] == ["yaml", ":4"]
     assert complete("gate", "pay")[:2] == ["payments", ":4"]  # asked of the API server, alpha's namespace
     assert complete("status", "--context", "")[:3] == ["alpha", "beta", ":4"]
+    assert a in complete("status", "-n", "")  # namespaces, from the API server
 
 
 def host_address() -> str | None:

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("driftwatch.history.history_cli", "a DriftMonitor's transitions, scans and alerts"),
     "ack": ("driftwatch.ack", "acknowledge a DriftMonitor's drift (--adopt: make it the baseline)"),
     "demo": ("driftwatch.demo", "a DriftMonitor on a local control plane, drift detected end to end"),
-    "version": ("driftwatch.version", "this client's version and the operator's"),
+    "version": ("driftwatch.versions", "this client's version and the operator's"),
     "completion": ("driftwatch.completion", "print a bash, zsh or fish completion script"),
 }
 

@@ -269,12 +269,22 @@ def test_version_through_the_api_server_proxy(
     address = host_address()
     if address is None:
         pytest.skip("no non-loopback address for the Service's endpoint")
+    # The API server proxies only to an endpoint that is a Pod's IP (it checks the targetRef): a Pod
+    # that is never scheduled stands in for the operator's, with this host's address as its IP.
     meta = {"name": "dw-operator", "namespace": namespace}
+    container = {"name": "operator", "image": "driftwatch"}
+    stand_in = {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"schedulerName": "none", "containers": [container]}}  # fmt: skip
+    cluster.apply(stand_in)
+    pod_ip = {"status": {"podIP": address, "podIPs": [{"ip": address}]}}
+    cluster.kubectl("patch", "pod", "dw-operator", "-n", namespace, "--subresource=status", "--type=merge",
+                    "-p", json.dumps(pod_ip))  # fmt: skip
     port = {"name": "http", "port": operator.gate_port}
+    address_of_pod = {"ip": address, "targetRef": {"kind": "Pod", **meta}}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": meta,
                "spec": {"ports": [{**port, "port": 8080, "targetPort": operator.gate_port}]}}  # fmt: skip
     endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
-                 "subsets": [{"addresses": [{"ip": address}], "ports": [port]}]}  # fmt: skip
+                 "subsets": [{"addresses": [address_of_pod], "ports": [port]}]}  # fmt: skip
     cluster.apply([service, endpoints])
     kc = Path(cluster.kubeconfig)
     args = ("driftwatch", "version", "--operator-namespace", namespace, "--operator-service", "dw-operator")

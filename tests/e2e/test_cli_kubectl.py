@@ -254,12 +254,11 @@ def host_address() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The operator, its HTTP port on every address (the Service proxy connects to the host's)."""
-    with operator_stack(
-        cluster, tmp_path_factory.mktemp("cli-operator"), extra_args=["--gate-host", "0.0.0.0"]
-    ) as (op, _):
+@pytest.fixture
+def operator(cluster: Cluster, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator, its HTTP port on every address (the Service proxy connects to the host's); for
+    one test only, since it writes the status of every DriftMonitor it sees."""
+    with operator_stack(cluster, tmp_path, extra_args=["--gate-host", "0.0.0.0"]) as (op, _):
         yield op
 
 

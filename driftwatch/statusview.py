@@ -144,4 +144,7 @@ def dump(doc: Mapping[str, Any], output: str) -> str:
     """``doc`` as JSON (indented, as kubectl) or YAML (keys in their order)."""
     if output == "json":
         return json.dumps(doc, indent=4)
-    return yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False).rstrip("\n")
+    # libyaml's dumper when PyYAML has it: several times faster on a few hundred monitors
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(dict(doc), Dumper=dumper, sort_keys=False, default_flow_style=False)
+    return text.rstrip("\n")

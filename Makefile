@@ -24,7 +24,7 @@ $(BIN)/.installed: pyproject.toml driftwatch/detect/_kernel.c
 	@echo "==> Python virtualenv in $(VENV) (deps pinned by range in pyproject.toml)"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[test,dev,bench,plot,devcluster]'
+	@$(BIN)/python -m pip install -q -e '.[test,dev,bench,plot,devcluster,cli]'
 	@touch $@
 
 venv: $(BIN)/.installed

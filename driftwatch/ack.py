@@ -23,9 +23,17 @@ import time
 import uuid
 from typing import Any
 
-from driftwatch.kube import client, credentials
+from driftwatch import cliopts
+from driftwatch.kube import client
 from driftwatch.kube.client import path_for
 from driftwatch.vocab.names import ANNOTATION_ACK, KIND
+
+EXIT_CODES = """\
+exit codes:
+  0  recorded (with --wait: and seen by the operator)
+  2  bad option
+  3  the DriftMonitor could not be written (not found, forbidden, API server unreachable)
+"""
 
 
 def request(feature: str | None, adopt: bool, by: str, now: float) -> dict[str, Any]:
@@ -51,23 +59,33 @@ async def acknowledge(
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="driftwatch ack", description=__doc__.split("\n\n")[0])
-    p.add_argument("monitor", help="NAMESPACE/NAME of the DriftMonitor")
+    p = argparse.ArgumentParser(
+        prog="driftwatch ack",
+        description="Acknowledge a DriftMonitor's drift: silence repeats until the next transition; "
+        "--adopt also makes the current regime the baseline.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("monitor", help="the DriftMonitor: NAME (in the namespace of -n) or NAMESPACE/NAME")
     p.add_argument("--feature", default=None, help="one feature (default: the whole monitor)")
     p.add_argument("--adopt", action="store_true", help="make the current regime the baseline")
     p.add_argument("--by", default=None, help="who acknowledges (default: the local user name)")
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the operator to record it")
-    p.add_argument("--kubeconfig", default=None)
+    cliopts.add_kube_options(p)
     args = p.parse_args(argv)
-    if args.monitor.count("/") != 1 or not all(args.monitor.split("/")):
-        p.error("monitor must be NAMESPACE/NAME")
-    namespace, name = args.monitor.split("/")
     ack = request(args.feature, args.adopt, args.by or getpass.getuser(), time.time())
     try:
-        creds = credentials.load(args.kubeconfig)
-        seen = client.run(creds, lambda kube: acknowledge(kube, namespace, name, ack, args.wait))
+        target = cliopts.resolve(args)
+        namespace, name = cliopts.monitor_ref(args.monitor, target.namespace, args.namespace)
+        seen = client.run(target.creds, lambda kube: acknowledge(kube, namespace, name, ack, args.wait))
+    except cliopts.UsageError as e:
+        p.error(str(e))
     except Exception as exc:  # the API's message names what is wrong (not found, forbidden)
         print(f"driftwatch ack: cannot write DriftMonitor {args.monitor}: {exc}", file=sys.stderr)
         return 3
-    print(json.dumps({"monitor": args.monitor, **ack, "recorded": seen is not None if args.wait else None}))
+    print(
+        json.dumps(
+            {"monitor": f"{namespace}/{name}", **ack, "recorded": seen is not None if args.wait else None}
+        )
+    )
     return 0

@@ -1,4 +1,4 @@
-"""The ``driftwatch`` command.
+"""The ``driftwatch`` command (also installed as ``kubectl-driftwatch``, the kubectl plugin).
 
 Each subcommand lives in its own module and is imported only when used, so ``driftwatch replay`` never
 pays for the Kubernetes client and the sidecar never imports kopf. A subcommand module exposes
@@ -19,10 +19,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("driftwatch.simulate", "send synthetic traffic (normal, spike, creep, ...) to a sidecar"),
     "operator": ("driftwatch.operator.command", "run the kopf operator that reconciles DriftMonitors"),
     "gate": ("driftwatch.gate", "print a DriftMonitor's rollout verdict; exit 0 on Pass"),
-    "status": ("driftwatch.status", "show DriftMonitors and their features"),
+    "status": ("driftwatch.status", "show DriftMonitors and their features (-o wide|json|yaml, --watch)"),
     "history": ("driftwatch.history.history_cli", "a DriftMonitor's transitions, scans and alerts"),
     "ack": ("driftwatch.ack", "acknowledge a DriftMonitor's drift (--adopt: make it the baseline)"),
     "demo": ("driftwatch.demo", "a DriftMonitor on a local control plane, drift detected end to end"),
+    "version": ("driftwatch.versions", "this client's version and the operator's"),
+    "completion": ("driftwatch.completion", "print a bash, zsh or fish completion script"),
 }
 
 
@@ -30,7 +32,14 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: driftwatch COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `driftwatch COMMAND --help` for a command's options."]
+    lines += [
+        "",
+        "Commands that address DriftMonitors take kubectl's -n/--namespace (default: the kubeconfig",
+        "context's namespace), --context and --kubeconfig; installed as kubectl-driftwatch, they run as",
+        "kubectl driftwatch COMMAND.",
+        "",
+        "Run driftwatch COMMAND --help for a command's options.",
+    ]
     return "\n".join(lines)
 
 

@@ -378,8 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="driftwatch compare",
         description="Batch two-sample drift tests of every feature of REF (reference) against CUR (current).",
-        epilog="exit codes: 0 no drift, 1 drift, 2 not enough data, 3 error. "
-        f"Tests: auto (by type and size), {', '.join(TESTS)}.",
+        epilog=f"tests: auto (by type and size), {', '.join(TESTS)}\n\n"
+        "exit codes:\n  0  no drift\n  1  drift\n  2  not enough data\n  3  error (a file, an option)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("reference", metavar="REF", help="CSV or Parquet file: the reference sample")
     p.add_argument("current", metavar="CUR", help="CSV or Parquet file: the current sample")

@@ -693,6 +693,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="driftwatch demo",
         description="Run DriftWatch on a local Kubernetes control plane (no Docker needed), start to finish.",
+        epilog="exit codes:\n  0  finished\n  1  a step failed or binaries are missing (make k8s-bins)\n"
+        "  2  bad option\n  130  interrupted (Ctrl-C); the control plane was stopped",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--kind",

@@ -15,7 +15,8 @@ import sys
 import time
 from typing import Any
 
-from driftwatch.kube import client, credentials
+from driftwatch import cliopts
+from driftwatch.kube import client
 from driftwatch.verdict import verdict_of_status
 from driftwatch.vocab.names import KIND
 from driftwatch.vocab.spec import ConfigError, parse_duration
@@ -73,12 +74,11 @@ def seconds(text: str) -> float:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="driftwatch gate",
-        description=__doc__.splitlines()[0],
+        description="A DriftMonitor's rollout verdict as an exit code (Argo Rollouts' job provider, CI).",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("monitor", help="NAMESPACE/NAME of the DriftMonitor")
-    p.add_argument("--kubeconfig", default=None)
+    p.add_argument("monitor", help="the DriftMonitor: NAME (in the namespace of -n) or NAMESPACE/NAME")
     p.add_argument(
         "--wait",
         type=seconds,
@@ -86,19 +86,20 @@ def main(argv: list[str]) -> int:
         help="wait up to this long for Pass or Fail: seconds or a duration (30s, 10m, 1h); default 0",
     )
     p.add_argument("--interval", type=seconds, default=2.0, help="seconds between reads while waiting")
+    cliopts.add_kube_options(p)
     args = p.parse_args(argv)
-    if args.monitor.count("/") != 1:
-        p.error("monitor must be NAMESPACE/NAME")
-    namespace, name = args.monitor.split("/")
     try:
-        creds = credentials.load(args.kubeconfig)
+        target = cliopts.resolve(args)
+        namespace, name = cliopts.monitor_ref(args.monitor, target.namespace, args.namespace)
         verdict, score, why = client.run(
-            creds, lambda kube: poll(kube, namespace, name, args.wait, args.interval)
+            target.creds, lambda kube: poll(kube, namespace, name, args.wait, args.interval)
         )
+    except cliopts.UsageError as e:
+        p.error(str(e))
     except Exception as exc:  # the API's own message is the useful part
         print(f"driftwatch gate: cannot read DriftMonitor {args.monitor}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
-    out: dict[str, Any] = {"monitor": args.monitor, "verdict": verdict, "score": score}
+    out: dict[str, Any] = {"monitor": f"{namespace}/{name}", "verdict": verdict, "score": score}
     if why:
         out["message"] = why
     print(json.dumps(out))

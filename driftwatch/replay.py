@@ -667,6 +667,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="driftwatch replay",
         description="Run the DriftWatch detection engine offline over a CSV of history.",
+        epilog="exit codes:\n  0  replayed\n  1  stdout closed early (a pager or head left)\n"
+        "  2  bad option, or a file or spec that cannot be read",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", metavar="DATA.csv", help="header row; optional timestamp and key columns")
     p.add_argument(

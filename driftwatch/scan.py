@@ -24,6 +24,7 @@ import time
 
 from redis.exceptions import RedisError
 
+from driftwatch import cliopts
 from driftwatch.kube import credentials
 from driftwatch.kube.client import Kube
 from driftwatch.redisconn import AnyRedis, connect_url
@@ -49,19 +50,21 @@ log = logging.getLogger("driftwatch.scan")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="driftwatch scan",
-        description=__doc__.split("\n\n")[0],
+        description="The batch drift tests of a DriftMonitor's scan, once: what its scan CronJob runs.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("monitor", help="NAMESPACE/NAME of the DriftMonitor")
-    p.add_argument("--kubeconfig", default=None)
-    p.add_argument("--redis-url", default=None, help=f"default ${ENV_REDIS_URL}")
-    p.add_argument("--key-prefix", default=None, help=f"default ${ENV_KEY_PREFIX}, else driftwatch")
+    p.add_argument("monitor", help="the DriftMonitor: NAME (in the namespace of -n) or NAMESPACE/NAME")
+    p.add_argument("--redis-url", default=None, metavar="URL", help=f"the Redis (default ${ENV_REDIS_URL})")
+    p.add_argument(
+        "--key-prefix", default=None, help=f"Redis key prefix (default ${ENV_KEY_PREFIX}, else driftwatch)"
+    )
     p.add_argument("--json", action="store_true", help="print status.lastScan as JSON")
     p.add_argument(
         "--dry-run", action="store_true", help="compare and print; write neither status nor history"
     )
     p.add_argument("--job", action="store_true", help="as the scan CronJob runs it: exit 0 unless an error")
+    cliopts.add_kube_options(p)
     return p
 
 
@@ -110,20 +113,22 @@ def main(argv: list[str]) -> int:
     except SystemExit as e:
         return EXIT_CODES[NO_DRIFT] if not e.code else EXIT_CODES[FAILED]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.monitor.count("/") != 1 or not all(args.monitor.split("/")):
-        print("driftwatch scan: error: monitor must be NAMESPACE/NAME", file=sys.stderr)
-        return EXIT_CODES[FAILED]
     url = args.redis_url or os.environ.get(ENV_REDIS_URL)
     if not url:
         print(f"driftwatch scan: error: no Redis: set --redis-url or ${ENV_REDIS_URL}", file=sys.stderr)
         return EXIT_CODES[FAILED]
     try:
-        creds = credentials.load(args.kubeconfig)
+        target = cliopts.resolve(args)
+        creds = target.creds
+        namespace, name = cliopts.monitor_ref(args.monitor, target.namespace, args.namespace)
+    except cliopts.UsageError as e:
+        print(f"driftwatch scan: error: {e}", file=sys.stderr)
+        return EXIT_CODES[FAILED]
     except Exception as e:
         print(f"driftwatch scan: error: no Kubernetes credentials: {e}", file=sys.stderr)
         return EXIT_CODES[FAILED]
+    args.monitor = f"{namespace}/{name}"
     result = asyncio.run(scan(args, creds, url))
-    namespace, name = args.monitor.split("/")
     print(json.dumps(result.last_scan(), allow_nan=False) if args.json else result.summary(namespace, name))
     if result.result == FAILED:
         print(f"driftwatch scan: error: {result.reason}", file=sys.stderr)

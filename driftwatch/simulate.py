@@ -78,11 +78,22 @@ def check_loopback(url: str) -> str | None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="driftwatch simulate", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="driftwatch simulate",
+        description="Synthetic traffic to a sidecar, to see drift detected (demos, tests, tuning).",
+        epilog="exit codes:\n  0  sent, every request accepted\n  1  some requests failed\n"
+        "  2  bad option (a --target that is not loopback)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument(
         "--target", required=True, help="sidecar base URL, e.g. http://127.0.0.1:8476 (loopback only)"
     )
-    ap.add_argument("--mode", choices=MODES, default="normal")
+    ap.add_argument(
+        "--mode",
+        choices=MODES,
+        default="normal",
+        help="normal (steady), spike, creep, flap or category-shift, from --change-at on (default normal)",
+    )
     ap.add_argument("--rate", type=float, default=200.0, help="samples per second (default 200)")
     ap.add_argument(
         "--duration", type=float, default=10.0, help=f"seconds (default 10, max {MAX_DURATION:g})"
@@ -105,7 +116,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=SHIFT_SIGMAS,
         help=f"size of the change in standard deviations (default {SHIFT_SIGMAS:g})",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same samples")
     ap.add_argument("--concurrency", type=int, default=4, help="requests in flight at most")
     ap.add_argument("--token-file", help="bearer token file, if the sidecar requires one")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")

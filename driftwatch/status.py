@@ -1,91 +1,135 @@
-"""``driftwatch status [-n NAMESPACE] [NAME]``: DriftMonitors and their features, as a table or JSON.
+"""driftwatch status [NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml] [--watch]: DriftMonitors and
+their features.
 
-``kubectl get dm`` shows one line per monitor; this shows every feature with its state, score,
-severity and detector -- what an on-call engineer reads first.
+``kubectl get dm`` shows one line per monitor; this shows every feature with its state, score and
+severity -- what an on-call engineer reads first. The namespace is kubectl's (``-n``, else the
+kubeconfig context's); ``--watch`` prints the table, then each change as it happens, until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from driftwatch.kube import client, credentials
+from driftwatch import cliopts, statusview
+from driftwatch.kube import client
+from driftwatch.kube.watch import Watcher
 from driftwatch.vocab.names import KIND
 
-
-def rows(monitors: list[dict[str, Any]]) -> list[list[str]]:
-    out = []
-    for m in monitors:
-        meta, status = m.get("metadata", {}), m.get("status") or {}
-        base = [meta.get("namespace", ""), meta.get("name", ""), status.get("phase", "-")]
-        features = status.get("features") or [{}]
-        for f in features:
-            score = f.get("score")
-            out.append(
-                [
-                    *base,
-                    f.get("name", "-"),
-                    f.get("key") or "-",
-                    f.get("state", "-"),
-                    f"{score:.2f}" if isinstance(score, int | float) else "-",
-                    f.get("severity", "-"),
-                    f.get("detector") or "-",
-                    status.get("verdict", "-"),
-                ]
-            )
-    return out
+#: the DriftMonitors could not be read (not found, forbidden, API server unreachable)
+EXIT_UNREADABLE = 3
+EXIT_CODES = """\
+exit codes:
+  0  shown (also when there is no DriftMonitor); --watch: stopped with Ctrl-C
+  2  bad option
+  3  the DriftMonitors could not be read (not found, forbidden, API server unreachable)
+"""
 
 
-def table(data: list[list[str]]) -> str:
-    header = [
-        "NAMESPACE",
-        "NAME",
-        "PHASE",
-        "FEATURE",
-        "KEY",
-        "STATE",
-        "SCORE",
-        "SEVERITY",
-        "DETECTOR",
-        "VERDICT",
-    ]
-    widths = [max(len(str(r[i])) for r in [header, *data]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *data]
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="driftwatch status",
+        description="DriftMonitors and the state, score and severity of each feature, one row per feature.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("name", nargs="?", help="one DriftMonitor (default: every one in the namespace)")
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=statusview.FORMATS,
+        default="table",
+        metavar="FORMAT",
+        help="table (default); wide: also detector, pods, last update; json or yaml: the objects",
+    )
+    p.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="after the list, print each change as it happens, until Ctrl-C",
+    )
+    cliopts.add_kube_options(p, all_namespaces=True)
+    return p
 
 
-async def read_monitors(kube: client.Kube, namespace: str | None, name: str | None) -> list[dict[str, Any]]:
-    """One named monitor (LookupError if it does not exist), or every monitor of a namespace / all."""
-    if name:
-        obj = await kube.get(KIND, namespace or "default", name)
-        if obj is None:
-            raise LookupError(f"DriftMonitor {namespace or 'default'}/{name} not found")
-        return [obj]
-    return await kube.list(KIND, namespace)
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Printer:
+    """Prints monitors in one format; in a table, the header once and the columns kept aligned."""
+
+    def __init__(self, output: str, all_namespaces: bool, now: Callable[[], dt.datetime] = _now) -> None:
+        self.output, self.namespaces, self.now = output, all_namespaces, now
+        self.wide = output == "wide"
+        self.widths: list[int] | None = None
+
+    def rows(self, monitors: list[dict[str, Any]]) -> str:
+        body = statusview.rows(monitors, self.now(), wide=self.wide, namespaces=self.namespaces)
+        head: list[str] = []
+        if self.widths is None:
+            head = statusview.header(wide=self.wide, namespaces=self.namespaces)
+            self.widths = [0] * len(head)
+        return statusview.table(head, body, self.widths)
+
+    def listing(self, monitors: list[dict[str, Any]], one: bool) -> str:
+        """The first print: a table, the object (one named monitor) or a ``v1 List``."""
+        if self.output in ("table", "wide"):
+            return self.rows(monitors)
+        doc = statusview.clean(monitors[0]) if one else statusview.as_list(monitors)
+        return statusview.dump(doc, self.output)
+
+    def change(self, obj: dict[str, Any]) -> str:
+        """A watch event: the monitor's rows, or the object (YAML documents separated by ``---``)."""
+        if self.output in ("table", "wide"):
+            return self.rows([obj])
+        text = statusview.dump(statusview.clean(obj), self.output)
+        return f"---\n{text}" if self.output == "yaml" else text
+
+
+async def show(kube: client.Kube, args: argparse.Namespace, namespace: str | None) -> int:
+    watcher = Watcher(kube, KIND, namespace, args.name)
+    printer = Printer(args.output, namespace is None)
+    if args.name and not args.watch:
+        obj = await kube.get(KIND, namespace, args.name)
+        monitors = [obj] if obj is not None else []
+    else:
+        monitors = await watcher.snapshot()
+    if args.name and not monitors:
+        raise LookupError(f"DriftMonitor {namespace}/{args.name} not found")
+    if monitors or args.output not in ("table", "wide"):
+        print(printer.listing(monitors, one=bool(args.name)), flush=True)
+    else:
+        where = "any namespace" if namespace is None else f"the {namespace} namespace"
+        print(f"No DriftMonitors found in {where}.", file=sys.stderr, flush=True)
+    if args.watch:
+        async for _, obj in watcher.changes():
+            print(printer.change(obj), flush=True)
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="driftwatch status", description=__doc__.splitlines()[0])
-    p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--namespace", default=None)
-    p.add_argument("-A", "--all-namespaces", action="store_true")
-    p.add_argument("--kubeconfig", default=None)
-    p.add_argument("--json", action="store_true")
+    p = parser()
     args = p.parse_args(argv)
-    namespace = None if args.all_namespaces else (args.namespace or "default")
+    namespace: str | None
     try:
-        creds = credentials.load(args.kubeconfig)
-        monitors = client.run(creds, lambda kube: read_monitors(kube, namespace, args.name))
-    except Exception as exc:
+        target = cliopts.resolve(args)
+        if args.name:
+            namespace, args.name = cliopts.monitor_ref(args.name, target.namespace, args.namespace)
+        else:
+            namespace = target.namespace
+    except cliopts.UsageError as e:
+        p.error(str(e))
+    except Exception as exc:  # the kubeconfig's problem, named by the message
         print(f"driftwatch status: {exc}", file=sys.stderr)
-        return 3
-    if args.json:
-        print(json.dumps([{"metadata": m.get("metadata", {}), "status": m.get("status")} for m in monitors]))
-    elif not monitors:
-        print(f"No DriftMonitors in {'any namespace' if namespace is None else namespace}.")
-    else:
-        print(table(rows(monitors)))
-    return 0
+        return EXIT_UNREADABLE
+    try:
+        return client.run(target.creds, lambda kube: show(kube, args, namespace))
+    except KeyboardInterrupt:  # Ctrl-C ends a watch (or a slow read): not an error, as with kubectl
+        return 0
+    except Exception as exc:  # the API's own message is the useful part
+        print(f"driftwatch status: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE

@@ -22,7 +22,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from driftwatch.history.entries import DEFAULT_LIMIT, Filters
+from driftwatch import cliopts
+from driftwatch.history.entries import DEFAULT_LIMIT, SEVERITIES, TYPES, Filters
 from driftwatch.vocab.spec import ConfigError
 
 DEFAULT_URL = "http://driftwatch-operator.driftwatch:8080"
@@ -76,26 +77,61 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="driftwatch history", description=__doc__.split("\n\n")[0])
-    p.add_argument("monitor", help="NAMESPACE/NAME of the DriftMonitor")
-    p.add_argument(
-        "--url", default=None, help=f"the operator's HTTP endpoint (default ${ENV_URL}, else {DEFAULT_URL})"
+EXIT_CODES = """\
+exit codes:
+  0  shown
+  2  bad option
+  3  the history could not be read (operator or Redis unreachable, HTTP error)
+"""
+#: the filters of GET /v1/history, as options
+FILTER_HELP = {
+    "feature": "only this feature's entries",
+    "severity": f"at least this severity ({', '.join(SEVERITIES)})",
+    "type": f"only these entry types, comma-separated ({', '.join(TYPES)})",
+    "since": "entries from this time: ISO 8601, epoch seconds, or a duration back from now (7d)",
+    "until": "entries up to this time, in the same forms as --since",
+    "cursor": "continue after a previous page (the cursor it printed)",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="driftwatch history",
+        description="A DriftMonitor's transitions, scans, alerts and acknowledgements, newest first.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--redis-url", default=None, help="read P:history from Redis instead of the operator")
-    p.add_argument("--key-prefix", default="driftwatch")
-    for opt in ("feature", "severity", "type", "since", "until", "cursor"):
-        p.add_argument(f"--{opt}", default=None)
-    p.add_argument("--limit", default=str(DEFAULT_LIMIT))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("monitor", help="the DriftMonitor: NAME (in the namespace of -n) or NAMESPACE/NAME")
+    p.add_argument(
+        "--url",
+        default=None,
+        metavar="URL",
+        help=f"the operator's HTTP endpoint (default ${ENV_URL}, else {DEFAULT_URL})",
+    )
+    p.add_argument(
+        "--redis-url", default=None, metavar="URL", help="read P:history from Redis instead of the operator"
+    )
+    p.add_argument("--key-prefix", default="driftwatch", help="Redis key prefix (default driftwatch)")
+    for opt, help_ in FILTER_HELP.items():
+        p.add_argument(f"--{opt}", default=None, help=help_)
+    p.add_argument("--limit", default=str(DEFAULT_LIMIT), help=f"entries per page (default {DEFAULT_LIMIT})")
+    p.add_argument("--json", action="store_true", help="print the page as JSON")
+    cliopts.add_kube_options(p)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    p = parser()
     try:
         args = p.parse_args(argv)
     except SystemExit as e:
         return 0 if not e.code else 2
-    if args.monitor.count("/") != 1 or not all(args.monitor.split("/")):
-        print("driftwatch history: error: monitor must be NAMESPACE/NAME", file=sys.stderr)
+    try:
+        namespace, name = cliopts.monitor_ref(args.monitor, cliopts.namespace_only(args), args.namespace)
+    except Exception as e:  # a malformed reference, or a --context the kubeconfig does not have
+        print(f"driftwatch history: error: {e}", file=sys.stderr)
         return 2
-    namespace, name = args.monitor.split("/")
+    args.monitor = f"{namespace}/{name}"
     params = {
         k: v
         for k in ("feature", "severity", "type", "since", "until", "cursor", "limit")

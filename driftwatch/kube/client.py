@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -138,10 +138,12 @@ class Kube:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        retry: bool = True,
     ) -> Any:
         """One API call; retried on 429/5xx-unavailable and connection errors (a fresh CRD answers 429
-        "storage is (re)initializing" for a moment; an API server restart drops connections)."""
-        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        "storage is (re)initializing" for a moment; an API server restart drops connections), unless
+        ``retry`` is false (a Service proxy's 503 "no endpoints" is an answer, not a hiccup)."""
+        for attempt, delay in enumerate((*RETRY_DELAYS, None) if retry else (None,)):
             try:
                 return await self._request_once(
                     method, path, params=params, body=body, content_type=content_type
@@ -191,6 +193,57 @@ class Kube:
         out = await self.request("GET", path_for(kind, namespace), params=params)
         items: list[dict[str, Any]] = out.get("items") or []
         return items
+
+    async def list_page(
+        self, kind: str, namespace: str | None = None, field_selector: str = ""
+    ) -> dict[str, Any]:
+        """The list object itself (``items`` and ``metadata.resourceVersion``, where a watch starts)."""
+        params = {"fieldSelector": field_selector} if field_selector else None
+        out: dict[str, Any] = await self.request("GET", path_for(kind, namespace), params=params)
+        return out
+
+    async def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        field_selector: str = "",
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events (``{"type", "object"}``) of one watch request from ``resource_version``, bookmarks
+        included, until the server ends it (after about ``timeout_seconds``). Not retried: resuming, and
+        re-listing on 410 Gone, is the caller's (:mod:`driftwatch.kube.watch`). A non-2xx answer raises
+        KubeError; a dropped connection raises aiohttp's error."""
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        session = await self._get_session()
+        # no total timeout: a watch is long by design; a silent peer is caught by the read timeout
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=timeout_seconds + 30)
+        async with session.get(path_for(kind, namespace).lstrip("/"), params=params, timeout=timeout) as r:
+            if r.status >= 400:
+                text = await r.text()
+                try:
+                    status = json.loads(text)
+                except ValueError:
+                    raise KubeError(r.status, text) from None
+                raise KubeError(r.status, status.get("message", text), status.get("reason", ""))
+            # one JSON event per line; split by hand, as aiohttp's line reader caps a line at 64 KiB
+            # and a DriftMonitor with many features can be larger
+            buffer = b""
+            async for chunk in r.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event: dict[str, Any] = json.loads(line)
+                        yield event
 
     async def apply(
         self, obj: Mapping[str, Any], *, subresource: str = "", force: bool = True

@@ -41,7 +41,10 @@ class Credentials:
     key_pem: bytes | None = None
     username: str | None = None
     password: str | None = None
+    #: the namespace of the kubeconfig context (or the pod's): what ``-n`` defaults to, as in kubectl
     default_namespace: str | None = None
+    #: the kubeconfig context these came from (None in a pod)
+    context: str | None = None
 
     def as_http_headers(self) -> dict[str, str]:
         if self.token:
@@ -72,11 +75,18 @@ def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
         yield str(paths[0]), str(paths[1])
 
 
-def load(kubeconfig: str | None = None) -> Credentials:
-    """``--kubeconfig``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the pod's service account."""
+def load(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+    """``--kubeconfig``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the pod's service account.
+
+    ``context`` (``--context``) picks a context of the kubeconfig instead of its ``current-context``;
+    naming one where there is no kubeconfig is an error, as with kubectl."""
     paths = _kubeconfig_paths(kubeconfig)
     if paths:
-        return from_kubeconfig(paths)
+        return from_kubeconfig(paths, context)
+    if context:
+        raise CredentialsError(
+            f"--context {context}: no kubeconfig to read it from ($KUBECONFIG, ~/.kube/config)"
+        )
     if (SERVICE_ACCOUNT_DIR / "token").exists():
         return in_cluster()
     raise CredentialsError("no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a pod")
@@ -98,32 +108,73 @@ def in_cluster() -> Credentials:
     if not host or not port:
         raise CredentialsError("KUBERNETES_SERVICE_HOST/PORT are not set: not running in a pod")
     server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-    namespace = SERVICE_ACCOUNT_DIR / "namespace"
+    # client-go's in-cluster namespace: $POD_NAMESPACE, else the service account's namespace file
+    namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+    namespace = os.environ.get("POD_NAMESPACE") or (
+        namespace_file.read_text().strip() if namespace_file.exists() else None
+    )
     return Credentials(
         server=server,
         ca_pem=(SERVICE_ACCOUNT_DIR / "ca.crt").read_bytes(),
         token=(SERVICE_ACCOUNT_DIR / "token").read_text().strip(),
-        default_namespace=namespace.read_text().strip() if namespace.exists() else None,
+        default_namespace=namespace,
     )
 
 
-def from_kubeconfig(paths: list[Path]) -> Credentials:
-    """The current context of the merged kubeconfig files (the first file to define a name wins)."""
+#: section -> name -> (the file that defined it, the entry)
+Entries = dict[str, dict[str, tuple[Path, dict[str, Any]]]]
+
+
+def _merged(paths: list[Path], context_name: str | None) -> tuple[str, Entries]:
+    """(the context to use, the merged entries) of kubeconfig files, as kubectl merges them: the first
+    file to define a name wins, and the first ``current-context``."""
     import yaml
 
     current: str | None = None
-    entries: dict[str, dict[str, tuple[Path, dict[str, Any]]]] = {"contexts": {}, "clusters": {}, "users": {}}
+    entries: Entries = {"contexts": {}, "clusters": {}, "users": {}}
     for path in paths:
         try:
             doc = yaml.safe_load(path.read_text()) or {}
         except OSError as e:
             raise CredentialsError(f"cannot read kubeconfig {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise CredentialsError(f"kubeconfig {path} is not YAML: {e}") from None
         current = current or doc.get("current-context")
         for section, kind in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
             for item in doc.get(section) or []:
                 entries[section].setdefault(str(item.get("name")), (path, item.get(kind) or {}))
+    files = ", ".join(map(str, paths))
+    if context_name:
+        if context_name not in entries["contexts"]:
+            known = ", ".join(sorted(entries["contexts"])) or "none"
+            raise CredentialsError(
+                f"--context {context_name}: no such context in kubeconfig {files} (contexts: {known})"
+            )
+        current = context_name
     if not current or current not in entries["contexts"]:
-        raise CredentialsError(f"kubeconfig {', '.join(map(str, paths))}: no current context")
+        raise CredentialsError(f"kubeconfig {files}: no current context")
+    return current, entries
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace of the kubeconfig's context (``context``, else the current one), without the
+    credentials -- no exec plugin runs; None without a kubeconfig (in a pod: the pod's namespace)."""
+    paths = _kubeconfig_paths(kubeconfig)
+    if not paths:
+        if context:
+            raise CredentialsError(f"--context {context}: no kubeconfig to read it from")
+        namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+        if os.environ.get("POD_NAMESPACE"):
+            return os.environ["POD_NAMESPACE"]
+        return namespace_file.read_text().strip() if namespace_file.exists() else None
+    current, entries = _merged(paths, context)
+    return entries["contexts"][current][1].get("namespace") or None
+
+
+def from_kubeconfig(paths: list[Path], context_name: str | None = None) -> Credentials:
+    """The current context of the merged kubeconfig files (the first file to define a name wins), or
+    the context named ``context_name``. Its ``namespace`` becomes ``default_namespace``."""
+    current, entries = _merged(paths, context_name)
     _, context = entries["contexts"][current]
     try:
         cluster_file, cluster = entries["clusters"][str(context.get("cluster"))]
@@ -148,7 +199,8 @@ def from_kubeconfig(paths: list[Path]) -> Credentials:
         key_pem=key,
         username=user.get("username"),
         password=user.get("password"),
-        default_namespace=context.get("namespace"),
+        default_namespace=context.get("namespace") or None,
+        context=current,
     )
 
 

@@ -67,6 +67,20 @@ ENV = {
 }
 
 
+EPILOG = """\
+examples:
+  # in a cluster (the chart's Deployment): webhook behind a Service, cluster-wide
+  driftwatch operator --webhook-mode service --redis-url redis://driftwatch-redis.driftwatch:6379/0
+
+  # on the local control plane (no kube-proxy): the API server calls 127.0.0.1 directly
+  KUBECONFIG=... driftwatch operator --webhook-mode url --webhook-url https://127.0.0.1:9443 -n shop
+
+exit codes:
+  0  stopped (SIGTERM, SIGINT)
+  2  bad option, or a credential missing from the environment
+"""
+
+
 def parser() -> argparse.ArgumentParser:
     d = OperatorOptions()
 
@@ -74,7 +88,10 @@ def parser() -> argparse.ArgumentParser:
         return _env(ENV[key], str(default))
 
     p = argparse.ArgumentParser(
-        prog="driftwatch operator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="driftwatch operator",
+        description="Run the kopf operator that reconciles DriftMonitors, in this process.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "-n",
@@ -90,14 +107,23 @@ def parser() -> argparse.ArgumentParser:
         default=env("operator_namespace", d.operator_namespace),
         help="the operator's own namespace: TLS Secret, webhook Service, never injected",
     )
-    p.add_argument("--redis-url", default=env("redis_url", d.redis_url))
+    p.add_argument(
+        "--redis-url",
+        default=env("redis_url", d.redis_url),
+        help=f"the Redis of the sidecars' summaries and the history (default ${ENV['redis_url']})",
+    )
     p.add_argument("--key-prefix", default=env("key_prefix", d.key_prefix), help="Redis key prefix")
     s = p.add_argument_group("sidecar")
-    s.add_argument("--sidecar-image", default=env("sidecar_image", d.sidecar_image))
+    s.add_argument(
+        "--sidecar-image",
+        default=env("sidecar_image", d.sidecar_image),
+        help="the image of the injected sidecar container",
+    )
     s.add_argument(
         "--sidecar-pull-policy",
         default=env("sidecar_pull_policy", d.sidecar_pull_policy),
         choices=["Always", "IfNotPresent", "Never"],
+        help="the injected container's imagePullPolicy",
     )
     s.add_argument(
         "--sidecar-resources",
@@ -134,7 +160,7 @@ def parser() -> argparse.ArgumentParser:
         "service: it calls --webhook-service in --operator-namespace (default in a pod); "
         "none: serve, configure nothing",
     )
-    g.add_argument("--webhook-host", default=d.webhook_host)
+    g.add_argument("--webhook-host", default=d.webhook_host, help="address the webhook server listens on")
     g.add_argument(
         "--webhook-port",
         type=int,
@@ -142,9 +168,19 @@ def parser() -> argparse.ArgumentParser:
         help="0 disables the webhook server",
     )
     g.add_argument("--webhook-url", default=None, help="mode url: default https://127.0.0.1:<port>")
-    g.add_argument("--webhook-path", default=env("webhook_path", d.webhook_path))
-    g.add_argument("--webhook-service", default=env("webhook_service", d.webhook_service))
-    g.add_argument("--webhook-config-name", default=env("webhook_config_name", d.webhook_config_name))
+    g.add_argument(
+        "--webhook-path", default=env("webhook_path", d.webhook_path), help="the webhook's URL path"
+    )
+    g.add_argument(
+        "--webhook-service",
+        default=env("webhook_service", d.webhook_service),
+        help="mode service: the Service in --operator-namespace the API server calls",
+    )
+    g.add_argument(
+        "--webhook-config-name",
+        default=env("webhook_config_name", d.webhook_config_name),
+        help="the MutatingWebhookConfiguration the operator keeps up to date",
+    )
     g.add_argument(
         "--failure-policy",
         choices=["Ignore", "Fail"],
@@ -171,8 +207,16 @@ def parser() -> argparse.ArgumentParser:
         help="self (alias operator): own CA in a Secret, caBundle patched; "
         "cert-manager: the Secret mounted at --tls-dir, caBundle by cert-manager's CA injector",
     )
-    g.add_argument("--tls-secret", default=env("tls_secret", d.tls_secret))
-    g.add_argument("--tls-dir", default=env("tls_dir", d.tls_dir))
+    g.add_argument(
+        "--tls-secret",
+        default=env("tls_secret", d.tls_secret),
+        help="--tls self: the Secret in --operator-namespace holding the webhook's CA and certificate",
+    )
+    g.add_argument(
+        "--tls-dir",
+        default=env("tls_dir", d.tls_dir),
+        help="the directory of the webhook's tls.crt and tls.key (--tls cert-manager: the mounted Secret)",
+    )
     a = p.add_argument_group("status and gate")
     a.add_argument(
         "--aggregate-interval",
@@ -192,12 +236,16 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not subscribe to the sidecars' Redis notifications (status follows the timer only)",
     )
-    a.add_argument("--gate-host", default=d.gate_host)
+    a.add_argument(
+        "--gate-host",
+        default=d.gate_host,
+        help="address the gate, health, metrics and version server listens on",
+    )
     a.add_argument(
         "--gate-port",
         type=int,
         default=int(env("gate_port", GATE_PORT)),
-        help="gate + health endpoints; 0 disables",
+        help="port of /v1/gate, /healthz, /readyz, /metrics, /version; 0 disables",
     )
     a.add_argument("--no-prometheus", action="store_true", help="never create ServiceMonitor/PrometheusRule")
     a.add_argument(
@@ -224,9 +272,13 @@ def parser() -> argparse.ArgumentParser:
         "replica (renewed every lease/7.5 s; a leader that cannot renew for 2/3 of it steps down)",
     )
     p.add_argument(
-        "-v", "--verbose", action="store_true", default=env("log_level", "info").lower() == "debug"
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=env("log_level", "info").lower() == "debug",
+        help=f"log every handler run (default: on when ${ENV['log_level']}=debug)",
     )
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--debug", action="store_true", help="kopf's debug logging (API requests and more)")
     return p
 
 

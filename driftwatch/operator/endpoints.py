@@ -21,11 +21,15 @@ or else the canary's name) returns ``{"verdict", "score", "phase", "gate", ...}`
       failureCondition: result == "Fail"       # Inconclusive matches neither: the rollout pauses
 
 ``/healthz`` (process alive) and ``/readyz`` (cache primed, webhook serving) are for the probes;
-``/metrics`` is the operator's own (``telemetry``).
+``/metrics`` is the operator's own (``telemetry``); ``/version`` is ``driftwatch.buildinfo.info()``
+(``{"version", "python", "platform"}``), what ``driftwatch version`` shows as the operator's, reached
+through the API server's Service proxy.
 
 With a token (``DRIFTWATCH_GATE_TOKEN`` or ``..._FILE``, from a Secret) ``/v1/gate`` and ``/metrics``
 want ``Authorization: Bearer <token>`` (401 otherwise; Argo Rollouts' web metric sends it with
-``headers``, Prometheus with ``authorization``); the probes stay open. The chart's NetworkPolicy
+``headers``, Prometheus with ``authorization``); the probes and ``/version`` stay open (the API
+server's proxy does not pass a client's token on, and a version is no secret: Kubernetes' own
+``/version`` is public too). The chart's NetworkPolicy
 limits who can connect at all.
 """
 
@@ -40,6 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
+from driftwatch import buildinfo
 from driftwatch.operator import telemetry
 from driftwatch.operator.cache import MonitorCache
 from driftwatch.verdict import verdict_of_status
@@ -103,6 +108,10 @@ async def _ok(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def _version(_: web.Request) -> web.Response:
+    return web.json_response(buildinfo.info())
+
+
 def _unauthorized() -> web.Response:
     return web.json_response(
         {"error": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
@@ -114,7 +123,7 @@ def _bad_request(message: str) -> web.Response:
 
 
 class EndpointServer:
-    """``/v1/gate/{namespace}/{name}``, ``/healthz``, ``/readyz``, ``/metrics`` on one port."""
+    """``/v1/gate/{namespace}/{name}``, ``/healthz``, ``/readyz``, ``/metrics``, ``/version`` on one port."""
 
     def __init__(
         self,
@@ -200,6 +209,7 @@ class EndpointServer:
         app.router.add_get("/healthz", _ok)
         app.router.add_get("/readyz", self._ready)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/version", _version)
         for path, route in self.routes:
             app.router.add_get(path, self._guarded(route))
         self._runner = web.AppRunner(app, access_log=None)

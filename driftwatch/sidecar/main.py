@@ -79,12 +79,21 @@ async def serve(s: settings_mod.Settings) -> int:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(
-        prog="driftwatch sidecar", description="Run the detector sidecar beside an app."
+        prog="driftwatch sidecar",
+        description="Run the detector sidecar beside an app.",
+        epilog="exit codes:\n  0  stopped (SIGTERM)\n  1  cannot serve (a port in use)\n"
+        "  2  bad option or config",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument(
         "--config", required=True, help="sidecar config file (YAML or JSON, docs/contracts.md section 3)"
     )
-    ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ap.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="DEBUG, INFO (default), WARNING or ERROR",
+    )
     args = ap.parse_args(argv)
     single_threaded_blas()  # before anything imports numpy (the runtime does, in serve)
     logging.basicConfig(

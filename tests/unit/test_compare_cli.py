@@ -166,7 +166,7 @@ def test_missing_file_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert rc == compare.EXIT_ERROR
     rc, out, _ = run(["--help"], capsys)
     assert rc == compare.EXIT_OK
-    assert "0 no drift, 1 drift, 2 not enough data, 3 error" in out
+    assert "exit codes:\n  0  no drift\n  1  drift\n  2  not enough data\n  3  error" in out
 
 
 def test_parquet(tmp_path: Path, files: tuple[str, str, str], capsys: pytest.CaptureFixture[str]) -> None:

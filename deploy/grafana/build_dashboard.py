@@ -452,6 +452,7 @@ def panels() -> list[Json]:
         VERDICT_MAP,
         steps(("green", None), ("red", 1), ("yellow", 2)),
     )
+    computed = f"max by ({BY_MONITOR}, compare, mode) (driftwatch_gate_computed_verdict{{{GATE}}})"
     verdict_cols = ("decimals", 0), ("mappings", VERDICT_MAP), ("custom.cellOptions", {"type": "color-text"})
     table(
         p,
@@ -459,11 +460,15 @@ def panels() -> list[Json]:
         "Per monitor: the verdict the gate answers, the one computed before shadow mode, and how "
         "(spec.gate.compare, spec.gate.mode).",
         [
-            ("verdict", f"max by ({BY_MONITOR}) (driftwatch_gate_verdict{{{GATE}}})"),
+            # the answer, with the computed series' compare and mode: both columns have one label set
             (
-                "computed",
-                f"max by ({BY_MONITOR}, compare, mode) (driftwatch_gate_computed_verdict{{{GATE}}})",
+                "verdict",
+                (
+                    f"max by ({BY_MONITOR}) (driftwatch_gate_verdict{{{GATE}}}) * on ({BY_MONITOR}) "
+                    f"group_left (compare, mode) (0 * {computed} + 1)"
+                ),
             ),
+            ("computed", computed),
         ],
         [column("verdict", *verdict_cols), column("computed", *verdict_cols)],
         w=24,

@@ -300,6 +300,7 @@ def test_every_panel_returns_data_from_a_live_run(
 
     dashboard = json.loads(DASHBOARD.read_text())
     feeders: list[subprocess.Popen[bytes]] = []
+    spikes: list[subprocess.Popen[bytes]] = []
     prom: Prometheus | None = None
     with SidecarFleet(config, tmp_path / "sidecars") as fleet:
         try:
@@ -307,7 +308,7 @@ def test_every_panel_returns_data_from_a_live_run(
             for i, side in enumerate(sidecars):
                 url = f"http://127.0.0.1:{side.ingest}"
                 feeders.append(simulate(url, "normal", NORMAL_KEY, 600, FEATURE, "plan:categorical", seed=i))
-                feeders.append(simulate(url, "spike", DRIFTING_KEY, 30, FEATURE, seed=10 + i))
+                spikes.append(simulate(url, "spike", DRIFTING_KEY, 30, FEATURE, seed=10 + i))
                 answer = post(
                     url,
                     {
@@ -401,9 +402,6 @@ def test_every_panel_returns_data_from_a_live_run(
             assert focused.value("Operator leaders") == 1
             since = focused.value("Drifting now", "C") / 1000
             assert prom.started - 60 < since <= time.time()
-            table = next(p for p in panels(dashboard) if p["title"] == "Current against baseline")
-            ratio = next(t["expr"] for t in table["targets"] if t["refId"] == "C")
-            ratios = focused.evaluate(ratio, True, STEP)
             # the stream's first drift shows, though its events counter was born at 1 (no increase())
             events = next(p for p in panels(dashboard) if p["title"] == "Drift events")["targets"][0]["expr"]
             starts = [
@@ -413,11 +411,25 @@ def test_every_panel_returns_data_from_a_live_run(
             ]
             assert starts, "the Drift events panel misses the drift"
             assert max(starts) >= 1
-            p50 = [float(r["value"][1]) for r in ratios if r["metric"]["quantile"] == "0.5"]
-            assert p50, ratios
-            assert min(p50) > 1.2  # +6 sd of N(100, 10): the current median is ~1.6 x the baseline's
+            # once the spike's samples fill the current window (its feeder has sent them all), the
+            # table shows the shift: +6 sd of N(100, 10) puts the current median at ~1.6 x the baseline's
+            table = next(p for p in panels(dashboard) if p["title"] == "Current against baseline")
+            ratio = next(t["expr"] for t in table["targets"] if t["refId"] == "C")
+            for f in spikes:
+                f.wait(120)
+
+            def median_ratio() -> float:
+                p50 = [
+                    float(r["value"][1])
+                    for r in focused.evaluate(ratio, True, STEP)
+                    if r["metric"]["quantile"] == "0.5"
+                ]
+                assert len(p50) == 1, p50
+                return p50[0]
+
+            wait_for(lambda: median_ratio() > 1.2, 60, "the current median above 1.2 x the baseline's")
         finally:
-            for f in feeders:
+            for f in feeders + spikes:
                 f.terminate()
                 f.wait(10)
             if prom is not None:

@@ -8,6 +8,7 @@ directly. Event ids are deterministic, so a re-applied batch never shows an even
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -76,6 +77,10 @@ class DriftEvents:
         self.counts: defaultdict[EventKey, int] = defaultdict(int)
         self.outbox: deque[dict[str, Any]] = deque(maxlen=capacity)  # not yet in Redis
         self.on_event = on_event
+        #: (feature, key) -> when its open drift started (the DRIFT_START's sample time, else when it was
+        #: recorded), for ``driftwatch_drift_since_timestamp_seconds``; removed by its DRIFT_END. Bounded
+        #: by the streams, as the counts are.
+        self.started: dict[tuple[str, str], float] = {}
 
     def record(self, events: Iterable[DriftEvent]) -> None:
         new = False
@@ -86,6 +91,10 @@ class DriftEvents:
             new = True
             reason = ev.detector if ev.type == "DRIFT_START" else str(ev.evidence.get("reason", ""))
             self.counts[(ev.feature, ev.key, ev.type, reason)] += 1
+            if ev.type == "DRIFT_START":
+                self.started[(ev.feature, ev.key)] = ev.timestamp if ev.timestamp is not None else time.time()
+            else:
+                self.started.pop((ev.feature, ev.key), None)
             self.outbox.append(d)
             log.info(
                 "drift event %s feature=%s key=%s score=%.3f", ev.type, ev.feature, ev.key, ev.score or 0

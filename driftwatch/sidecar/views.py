@@ -16,14 +16,17 @@ thread from ingest (whose queue then fills: 429). So the two readers differ:
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import orjson
 
 from driftwatch.detect import Engine, StreamStatus
-from driftwatch.detect.summaries import Moments
+from driftwatch.detect.summaries import Moments, QuantileSketch
 from driftwatch.sidecar.encode import dumps_list
 from driftwatch.sidecar.worker import EngineWorker
 from driftwatch.vocab.states import State, phase_of
@@ -33,6 +36,9 @@ PHASES = tuple(State)  # the states a stream reports, in the order the metrics l
 CHEAP = 0.010
 #: an expensive build's rows serve scrapes for this many times its cost after it finished
 REUSE = 9
+#: the quantiles of a numeric stream's baseline and current window that rows carry (and /metrics
+#: exports): the p50/p95/p99 of the status evidence, a few per stream to keep the scrape small
+QUANTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,6 +51,9 @@ class StreamRow:
     severity: str
     baseline_mean: float | None
     baseline_std: float | None
+    #: ``QUANTILES`` of the baseline and of the current window (None: not numeric, or no samples yet)
+    baseline_quantiles: tuple[float, ...] | None = None
+    current_quantiles: tuple[float, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -142,9 +151,47 @@ def _build(engine: Engine, version: int, json: bool) -> _View:
 
 def _row(s: StreamStatus) -> StreamRow:
     mean = std = None
+    base_q = cur_q = None
     moments: Any = s.baseline.get("moments") if s.type == "numeric" else None
     if isinstance(moments, dict):  # NumericSummary.to_dict()
         m = Moments.from_dict(moments)
         mean = m.mean
         std = m.std if m.n > 1 else None
-    return StreamRow(s.feature, s.key, s.type, s.state, float(s.score), s.severity, mean, std)
+    if s.type == "numeric":
+        base_q = sketch_quantiles(s.baseline.get("sketch"), QUANTILES)
+        cur_q = sketch_quantiles(s.current.get("sketch"), QUANTILES)
+    return StreamRow(s.feature, s.key, s.type, s.state, float(s.score), s.severity, mean, std, base_q, cur_q)
+
+
+_SHIFT = QuantileSketch._SHIFT
+
+
+def _midpoint(index: int) -> float:
+    """The midpoint of a sketch bucket, as ``QuantileSketch._bucket_values`` computes it."""
+    lo, hi = struct.unpack("<2d", struct.pack("<2q", index << _SHIFT, (index + 1) << _SHIFT))
+    return float((lo + hi) / 2)
+
+
+def sketch_quantiles(sketch: Any, qs: tuple[float, ...]) -> tuple[float, ...] | None:
+    """``QuantileSketch.from_dict(sketch).quantiles(qs)``, read straight off the dict: the same numbers
+    at ~13 us instead of ~120 us a sketch (no numpy arrays built for three lookups), which keeps the
+    quantiles cheap on every view build. None for an empty or missing sketch."""
+    if not isinstance(sketch, dict):
+        return None
+    neg, pos = sketch["neg"], sketch["pos"]
+    nc, pc = neg["counts"], pos["counts"]
+    cum = list(accumulate([*reversed(nc), int(sketch["zero"]), *pc]))  # ascending values
+    total = cum[-1]
+    if total == 0:
+        return None
+    out = []
+    nn = len(nc)
+    for q in qs:
+        j = bisect_right(cum, min(max(q, 0.0), 1.0) * (total - 1))
+        if j < nn:
+            out.append(-_midpoint(int(neg["offset"]) + nn - 1 - j))
+        elif j == nn:
+            out.append(0.0)
+        else:
+            out.append(_midpoint(int(pos["offset"]) + j - nn - 1))
+    return tuple(out)

@@ -700,13 +700,32 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
 # --- PromQL everywhere parses and names real metrics ------------------------------------------------------
 
 
+def _wire_names(kind: str, name: str) -> set[str]:
+    """The sample names of one family as they appear in a scrape."""
+    if kind.lower() == "counter":
+        return {name + "_total"}
+    if kind.lower() == "histogram":
+        return {name + "_bucket", name + "_count", name + "_sum"}
+    return {name}
+
+
 def sidecar_metric_names() -> set[str]:
     """The metric names driftwatch.sidecar exports (counters get `_total` on the wire)."""
     src = (ROOT / "driftwatch" / "sidecar" / "metrics.py").read_text()
     names: set[str] = set()
     for kind, name in re.findall(r'\bw\.(counter|gauge|histogram)\(\s*"(driftwatch_\w+)"', src):
-        names.add(name + "_total" if kind == "counter" else name)
+        names |= _wire_names(kind, name)
     assert "driftwatch_drift_score" in names, "could not read the sidecar's metric names"
+    return names
+
+
+def operator_metric_names() -> set[str]:
+    """The metric names the operator exports (driftwatch/operator/telemetry.py, prometheus-client)."""
+    src = (ROOT / "driftwatch" / "operator" / "telemetry.py").read_text()
+    names: set[str] = set()
+    for kind, name in re.findall(r'\b(Counter|Gauge|Histogram)\(\s*"(driftwatch_\w+)"', src):
+        names |= _wire_names(kind, name)
+    assert "driftwatch_gate_verdict" in names, "could not read the operator's metric names"
     return names
 
 
@@ -761,7 +780,10 @@ def test_dashboard(promtool: str, tmp_path: Path) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "driftwatch-overview"
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("drift score", "state", "events", "ingested", "rejected", "redis"):
+    for topic in (
+        *("drift score", "state", "severity", "events", "quantiles", "verdict", "gate", "ingested"),
+        *("rejected", "latency", "queue", "keys", "redis", "operator"),
+    ):
         assert topic in titles, f"no panel about {topic}"
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
@@ -773,13 +795,21 @@ def test_dashboard(promtool: str, tmp_path: Path) -> None:
         # Grafana's interval macros become durations, template variables a match-all regex
         expr = GRAFANA_VARS.sub("5m", expr)
         exprs[name] = TEMPLATE_VARS.sub(".*", expr)
-    assert len(exprs) >= 12
+    assert len(exprs) >= 30
     promql_parses(promtool, exprs, tmp_path)
-    known = sidecar_metric_names()
+    known = sidecar_metric_names() | operator_metric_names()
     for name, expr in exprs.items():
         assert metrics_in(expr) <= known, (
-            f"{name} uses metrics the sidecar does not export: {metrics_in(expr) - known}"
+            f"{name} uses metrics neither the sidecar nor the operator exports: {metrics_in(expr) - known}"
         )
+    # every variable filters every query it applies to (tests/e2e/test_dashboard.py runs them for real)
+    for name, expr in grafana_exprs(dashboard):
+        if name.startswith("variable"):
+            continue
+        assert "$cluster" in expr, f"{name} ignores the cluster variable"
+        if "driftwatch_operator_" not in expr:
+            assert "$namespace" in expr, f"{name} ignores the namespace variable"
+            assert "$monitor" in expr, f"{name} ignores the monitor variable"
 
 
 def test_alert_rules_use_exported_metrics() -> None:
@@ -860,14 +890,6 @@ def test_gate_route_matches_the_operator() -> None:
     assert '"/v1/gate/{namespace}/{name}"' in src
     assert "always200" in src
     assert "failOnly" in src
-
-
-def operator_metric_names() -> set[str]:
-    """The per-monitor metric names the operator exports (``telemetry.py``'s gauges)."""
-    src = (ROOT / "driftwatch" / "operator" / "telemetry.py").read_text()
-    names = set(re.findall(r'Gauge\(\s*"(driftwatch_\w+)"', src))
-    assert "driftwatch_gate_verdict" in names, "could not read the operator's metric names"
-    return names
 
 
 def test_rollout_prometheus_queries_parse(promtool: str, tmp_path: Path) -> None:

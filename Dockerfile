@@ -43,10 +43,9 @@ RUN --mount=type=secret,id=pip-ca set -eu; \
     find /opt/driftwatch/lib -type d -name tests -prune -exec rm -rf {} +
 COPY README.md LICENSE ./
 COPY driftwatch ./driftwatch
-# The wheel (with the compiled kernel) is built by the build tools' venv, installed without
-# dependencies (all in the layer above), then pip and setuptools (which `venv` put there) leave the
-# runtime venv (a pod installs nothing), and
-# the kernel must import from the venv (not from /src).
+# The wheel (with the compiled kernel) is built by the build tools' venv and installed without
+# dependencies (all in the layer above); then pip and setuptools (which `venv` put there) leave the
+# runtime venv (a pod installs nothing), and the kernel must import from the venv (not from /src).
 RUN set -eu; \
     export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1; \
     /opt/build-tools/bin/pip wheel -q --no-deps --no-build-isolation --wheel-dir /tmp/wheels .; \

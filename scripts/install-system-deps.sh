@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo run for real: Redis (sidecar state),
-# Prometheus + promtool (scraping the sidecar, unit-testing alert rules) and wrk (sidecar benchmark).
+# Prometheus + promtool (scraping the sidecar, unit-testing alert rules) and wrk (sidecar benchmark);
+# then scripts/install-image-tools.sh (podman, runc, mmdebstrap: the image is built and run here).
 # Skips what is already there.
 set -euo pipefail
 need=()
@@ -10,9 +11,11 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)
 # wrk: the load generator of bench/sidecar.py
 command -v wrk >/dev/null || need+=(wrk)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if ((${#need[@]} == 0)); then
   echo "[system-deps] redis-server, prometheus, promtool, wrk already installed"
-  exit 0
+  # podman, runc, mmdebstrap: building and running the image (make image, tests/image)
+  exec bash "$here/install-image-tools.sh"
 fi
 sudo=""
 if [[ $(id -u) != 0 ]]; then
@@ -30,3 +33,5 @@ for svc in redis-server prometheus; do
   pkill -x "$svc" 2>/dev/null || true
 done
 echo "[system-deps] installed: $(redis-server --version | cut -d' ' -f3) / $(prometheus --version 2>&1 | head -1)"
+# podman, runc, mmdebstrap: building and running the image (make image, tests/image)
+exec bash "$here/install-image-tools.sh"

@@ -656,8 +656,8 @@ class NumericMonitor(StateMachine):
         """Make the recent regime (``values``, default the ring of recent values) the baseline and go
         Stable: the engine call behind automatic adoption and ``driftwatch ack --adopt``.
 
-        The baseline's location and spread move to the new regime's (robust: median and MAD of the
-        standardised values); its transform, seasonal shape, autocorrelation, tails and thresholds stay
+        The baseline's location and spread move to the new regime's (smooth median and MAD of the
+        standardised values, then the scale CUSUMs' mean |d|: ``_rereference_scale``); its transform, seasonal shape, autocorrelation, tails and thresholds stay
         -- they describe the stream's character, which a level change does not alter. With fewer than
         20 values (or no baseline yet) the stream learns a new baseline from scratch."""
         if values is None:

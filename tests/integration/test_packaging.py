@@ -1085,7 +1085,7 @@ def test_aggregated_cluster_roles(helm: str, helm_env: dict[str, str]) -> None:
     assert not [
         o
         for o in objs
-        if o["kind"].endswith("Binding")
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
         and o["roleRef"]["name"] in (view["metadata"]["name"], edit["metadata"]["name"])
     ]
     off = render(helm, helm_env, "rbac.aggregateClusterRoles=false")

@@ -35,6 +35,7 @@ import pytest
 import redis
 import yaml
 
+import driftwatch
 from driftwatch.devcluster import Cluster
 from driftwatch.devcluster.stack import (
     OperatorProcess,
@@ -450,6 +451,10 @@ def test_status_stable_then_drifting(
             exposition = r.read().decode()
         assert 'driftwatch_operator_admission_reviews_total{decision="injected"}' in exposition
         assert "driftwatch_operator_status_writes_total" in exposition
+        # which build runs (issue 13): driftwatch_build_info{version, python_version, git_commit} 1
+        (build,) = [ln for ln in exposition.splitlines() if ln.startswith("driftwatch_build_info{")]
+        assert f'version="{driftwatch.version()}"' in build
+        assert build.endswith(" 1.0")
 
         def notified() -> bool:
             """The sidecar's DRIFT_START reached the operator as a P:notify (whichever path wrote the

@@ -126,7 +126,7 @@ def test_aggregated_roles_let_view_read_and_edit_write_driftmonitors(
 
     dm = "driftmonitors.driftwatch.io"
     # the controller manager's clusterrole-aggregation controller copies the rules in (asynchronously)
-    cluster.wait_until(
+    took = cluster.wait_until(
         lambda: (
             can_i(cluster, users["view"], "list", dm, namespace)
             and can_i(cluster, users["edit"], "create", dm, namespace)
@@ -135,6 +135,7 @@ def test_aggregated_roles_let_view_read_and_edit_write_driftmonitors(
         timeout=60,
         what="view/edit/admin to aggregate the chart's ClusterRoles",
     )
+    print(f"\nview/edit/admin aggregated the chart's ClusterRoles {took:.1f}s after they were applied")
     view_rules = cluster.kubectl_json("get", "clusterrole", "view")["rules"]
     assert any("driftwatch.io" in r.get("apiGroups", []) for r in view_rules), view_rules
 

@@ -8,7 +8,7 @@
 #                                      tests/integration/test_packaging.py)
 #
 # single source                              -> generated
-#   crds/driftwatch.io_driftmonitors.yaml    -> charts/driftwatch/crds/driftwatch.io_driftmonitors.yaml
+#   crds/driftwatch.io_driftmonitors.yaml    -> charts/driftwatch/files/driftwatch.io_driftmonitors.yaml
 #   deploy/rbac/operator-rbac.yaml           -> charts/driftwatch/files/operator-rbac.yaml
 #   deploy/prometheus/rules.yaml             -> charts/driftwatch/files/rules.yaml
 #   deploy/grafana/driftwatch-dashboard.json -> charts/driftwatch/files/driftwatch-dashboard.json
@@ -31,7 +31,7 @@ esac
 
 # Copies: chart file <- source
 copies=(
-  "charts/driftwatch/crds/driftwatch.io_driftmonitors.yaml:crds/driftwatch.io_driftmonitors.yaml"
+  "charts/driftwatch/files/driftwatch.io_driftmonitors.yaml:crds/driftwatch.io_driftmonitors.yaml"
   "charts/driftwatch/files/operator-rbac.yaml:deploy/rbac/operator-rbac.yaml"
   "charts/driftwatch/files/rules.yaml:deploy/prometheus/rules.yaml"
   "charts/driftwatch/files/driftwatch-dashboard.json:deploy/grafana/driftwatch-dashboard.json"
@@ -76,13 +76,15 @@ template() {
 
 mkdir -p "$work/out/deploy/kustomize/base" "$work/out/deploy/kustomize/components/monitoring"
 {
+  # crds.keep=false: helm.sh/resource-policy means nothing to kubectl/kustomize
   header "default values, release driftwatch, namespace driftwatch, CRD included"
-  template --include-crds | unhelm
+  template --set crds.keep=false | unhelm
 } >"$work/out/deploy/kustomize/base/driftwatch.yaml"
 {
-  header "PrometheusRule and Grafana dashboard ConfigMap"
+  header "PrometheusRule, the operator's ServiceMonitor and the Grafana dashboard ConfigMap"
   template \
     --set monitoring.prometheusRule.enabled=true \
+    --set monitoring.serviceMonitor.enabled=true \
     --set grafana.dashboard.enabled=true \
     --show-only templates/monitoring.yaml --show-only templates/dashboard.yaml | unhelm
 } >"$work/out/deploy/kustomize/components/monitoring/monitoring.yaml"

@@ -17,9 +17,9 @@ import logging
 import os
 import sys
 from types import ModuleType
-from typing import cast
+from typing import Any, cast
 
-from driftwatch.operator.options import OperatorOptions
+from driftwatch.operator.options import SCRAPE_KEYS, OperatorOptions
 from driftwatch.redisconn import ENV_CA_FILE, has_credentials, read_secret
 from driftwatch.vocab.names import GATE_PORT, LABEL_INJECT, WEBHOOK_PORT
 
@@ -47,6 +47,8 @@ ENV = {
     "sidecar_image": "DRIFTWATCH_SIDECAR_IMAGE",
     "sidecar_pull_policy": "DRIFTWATCH_SIDECAR_IMAGE_PULL_POLICY",
     "sidecar_resources": "DRIFTWATCH_SIDECAR_RESOURCES",
+    "sidecar_security_context": "DRIFTWATCH_SIDECAR_SECURITY_CONTEXT",
+    "sidecar_scrape": "DRIFTWATCH_SIDECAR_SCRAPE",
     "allowed_images": "DRIFTWATCH_ALLOWED_IMAGES",
     "sidecar_redis_auth": "DRIFTWATCH_SIDECAR_REDIS_AUTH",
     "webhook_enabled": "DRIFTWATCH_WEBHOOK_ENABLED",
@@ -129,6 +131,16 @@ def parser() -> argparse.ArgumentParser:
         "--sidecar-resources",
         default=_env(ENV["sidecar_resources"], ""),
         help='JSON {"requests": {...}, "limits": {...}} for the injected container',
+    )
+    s.add_argument(
+        "--sidecar-security-context",
+        default=_env(ENV["sidecar_security_context"], ""),
+        help="JSON securityContext of the injected container, replacing the restricted default",
+    )
+    s.add_argument(
+        "--sidecar-scrape",
+        default=_env(ENV["sidecar_scrape"], ""),
+        help=f"JSON endpoint settings of each monitor's ServiceMonitor: {', '.join(SCRAPE_KEYS)}",
     )
     s.add_argument(
         "--allowed-image",
@@ -247,13 +259,13 @@ def parser() -> argparse.ArgumentParser:
         default=int(env("gate_port", GATE_PORT)),
         help="port of /v1/gate, /healthz, /readyz, /metrics, /version; 0 disables",
     )
-    a.add_argument("--no-prometheus", action="store_true", help="never create ServiceMonitor/PrometheusRule")
+    a.add_argument("--no-prometheus", action="store_true", help="never create a ServiceMonitor per monitor")
     a.add_argument(
         "--monitoring-label",
         type=_label,
         action="append",
         default=[],
-        help="extra label for ServiceMonitor/PrometheusRule, e.g. release=kube-prometheus-stack",
+        help="extra label for the ServiceMonitors, e.g. release=kube-prometheus-stack",
     )
     r = p.add_argument_group("replicas")
     r.add_argument(
@@ -296,6 +308,41 @@ def _file(path: str | None) -> str:
         return f.read()
 
 
+class OptionError(ValueError):
+    """A flag (or its environment variable) that cannot be used; the message names it."""
+
+
+def json_object(flag: str, text: str) -> dict[str, Any]:
+    """``text`` as a JSON object; empty text is an empty object."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise OptionError(f"{flag}: not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise OptionError(f"{flag}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def scrape_settings(text: str) -> dict[str, Any]:
+    """``--sidecar-scrape``: the defaults, overridden key by key; an unknown key is an error (a typo
+    would otherwise silently scrape with the default)."""
+    given = json_object("--sidecar-scrape", text)
+    unknown = sorted(set(given) - set(SCRAPE_KEYS))
+    if unknown:
+        raise OptionError(
+            f"--sidecar-scrape: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(SCRAPE_KEYS)}"
+        )
+    for key in ("relabelings", "metricRelabelings"):
+        if key in given and not isinstance(given[key], list):
+            raise OptionError(f"--sidecar-scrape: {key} must be a list of RelabelConfigs")
+    if "honorLabels" in given and not isinstance(given["honorLabels"], bool):
+        raise OptionError("--sidecar-scrape: honorLabels must be true or false")
+    merged = {**OperatorOptions().sidecar_scrape, **given}
+    return {k: v for k, v in merged.items() if v not in (None, "", [])}
+
+
 def options_from(args: argparse.Namespace) -> OperatorOptions:
     d = OperatorOptions()
     env = os.environ
@@ -313,6 +360,8 @@ def options_from(args: argparse.Namespace) -> OperatorOptions:
         sidecar_requests={**d.sidecar_requests, **(resources.get("requests") or {})},
         sidecar_limits={**d.sidecar_limits, **(resources.get("limits") or {})},
         sidecar_publish_interval=args.sidecar_publish_interval,
+        sidecar_security_context=json_object("--sidecar-security-context", args.sidecar_security_context),
+        sidecar_scrape=scrape_settings(args.sidecar_scrape),
         allowed_images=tuple(args.allowed_images),
         sidecar_redis_auth=args.sidecar_redis_auth,
         sidecar_credential_key=read_secret(env, CREDENTIAL_KEY) or "",
@@ -366,7 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.all_namespaces and args.namespaces:
         print("driftwatch operator: --all-namespaces and --namespace exclude each other", file=sys.stderr)
         return 2
-    options = options_from(args)
+    try:
+        options = options_from(args)
+    except OptionError as e:
+        print(f"driftwatch operator: {e}", file=sys.stderr)
+        return 2
     if options.lease_duration < 1:
         print("driftwatch operator: --lease-duration must be at least 1 (seconds)", file=sys.stderr)
         return 2

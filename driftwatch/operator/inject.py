@@ -28,6 +28,7 @@ namespace never makes a pod inadmissible. The app's containers are the app's bus
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,22 @@ def redis_env(monitor: Monitor, options: OperatorOptions) -> list[dict[str, Any]
     return env
 
 
+def default_security_context(options: OperatorOptions) -> dict[str, Any]:
+    """Pod Security ``restricted``: a numeric non-root UID (the kubelet can verify it whatever the
+    image's USER says), no privilege escalation, no capabilities, read-only root, RuntimeDefault
+    seccomp. The chart's ``sidecar.containerSecurityContext`` replaces it whole
+    (``options.sidecar_security_context``)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": options.sidecar_uid,
+        "runAsGroup": options.sidecar_uid,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
     """The detector, as a native sidecar. Binds ingest to localhost (the app posts to it); metrics on
     all addresses (the metrics Service and the probes reach it there)."""
@@ -167,15 +184,8 @@ def sidecar_container(monitor: Monitor, options: OperatorOptions) -> dict[str, A
         "restartPolicy": "Always",
         "startupProbe": STARTUP_PROBE,
         "livenessProbe": LIVENESS_PROBE,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": options.sidecar_uid,
-            "runAsGroup": options.sidecar_uid,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": copy.deepcopy(options.sidecar_security_context)
+        or default_security_context(options),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 

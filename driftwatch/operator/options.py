@@ -10,7 +10,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from driftwatch import version
 from driftwatch.vocab.names import GATE_PORT, IMAGE_REPOSITORY, LABEL_INJECT, LEADER_LEASE, WEBHOOK_PORT
@@ -67,6 +67,12 @@ class OperatorOptions:
     #: non-root UID for the sidecar: ``restricted`` Pod Security needs runAsNonRoot, and a numeric UID
     #: lets the kubelet verify it even if the image's USER is a name
     sidecar_uid: int = 65532
+    #: the injected container's whole securityContext (the chart's sidecar.containerSecurityContext);
+    #: empty: the ``restricted`` default of ``inject.default_security_context``
+    sidecar_security_context: dict[str, Any] = field(default_factory=dict)
+    #: the per-monitor ServiceMonitor endpoint besides port and path (``SCRAPE_KEYS``). honorLabels:
+    #: the sidecar's own ``namespace``/``monitor`` labels stay as they are (decisions.md §27)
+    sidecar_scrape: dict[str, Any] = field(default_factory=lambda: {"interval": "30s", "honorLabels": True})
     #: seconds between a sidecar's summaries to Redis (rendered into its config's ``state``)
     sidecar_publish_interval: float = 10.0
 
@@ -116,7 +122,12 @@ class OperatorOptions:
     #: this replica's holder identity in the Lease
     identity: str = field(default_factory=default_identity)
 
-    #: create ServiceMonitor/PrometheusRule when the cluster has the Prometheus Operator's CRDs
+    #: create a ServiceMonitor per monitor when the cluster has the Prometheus Operator's CRDs (alert
+    #: rules are the chart's one PrometheusRule, never per monitor: decisions.md §27)
     prometheus: bool = True
-    #: extra labels for ServiceMonitor/PrometheusRule (kube-prometheus-stack selects on ``release``)
+    #: extra labels for the ServiceMonitors (kube-prometheus-stack selects on ``release``)
     monitoring_labels: dict[str, str] = field(default_factory=dict)
+
+
+#: what ``sidecar_scrape`` may set (the Prometheus Operator's Endpoint fields the chart exposes)
+SCRAPE_KEYS = ("interval", "scrapeTimeout", "honorLabels", "relabelings", "metricRelabelings")

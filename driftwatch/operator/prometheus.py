@@ -1,5 +1,5 @@
-"""Whether the cluster runs the Prometheus Operator: then each monitor also gets a ServiceMonitor and a
-PrometheusRule (``render``), otherwise only the metrics Service."""
+"""Whether the cluster runs the Prometheus Operator: then each monitor also gets a ServiceMonitor
+(``render``), otherwise only the metrics Service."""
 
 from __future__ import annotations
 
@@ -24,6 +24,5 @@ class PrometheusProbe:
         async with self._lock:
             if self._value is None or time.monotonic() - self._checked > self.ttl:
                 sm = await kube.has_resource("monitoring.coreos.com/v1", "servicemonitors")
-                pr = await kube.has_resource("monitoring.coreos.com/v1", "prometheusrules")
-                self._value, self._checked = sm and pr, time.monotonic()
+                self._value, self._checked = sm, time.monotonic()
             return self._value

@@ -6,7 +6,10 @@
   environment; only when a login is configured.
 * Service ``driftwatch-<name>``: headless, selecting injected pods by the ``driftwatch.io/monitor``
   label the webhook adds, port ``metrics``; headless so 500 monitors never exhaust the ClusterIP range.
-* ServiceMonitor + PrometheusRule when the Prometheus Operator's CRDs exist (the caller decides).
+* ServiceMonitor when the Prometheus Operator's CRDs exist (the caller decides); its endpoint takes
+  ``options.sidecar_scrape`` (interval, scrapeTimeout, honorLabels, relabelings). No PrometheusRule:
+  the chart's one rule set alerts for every monitor, at each monitor's own thresholds (the sidecar's
+  ``driftwatch_drift_severity``), so there is one set of alert names (decisions.md §27).
 
 Every child carries a controller owner reference to the monitor, so the garbage collector deletes it
 with the monitor and the operator never has to.
@@ -15,6 +18,7 @@ with the monitor and the operator never has to.
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 import yaml
@@ -36,9 +40,6 @@ from driftwatch.vocab.names import (
     METRICS_PORT,
     REDIS_CA_KEY,
 )
-
-#: the sidecar's metric the alert rules use (driftwatch.sidecar.metrics exports it per stream)
-SCORE_METRIC = "driftwatch_drift_score"
 
 
 def owner_reference(monitor: Monitor) -> dict[str, Any]:
@@ -134,45 +135,8 @@ def service_monitor(monitor: Monitor, options: OperatorOptions) -> dict[str, Any
             "selector": {
                 "matchLabels": {LABEL_MONITOR: monitor.name, "app.kubernetes.io/component": "metrics"}
             },
-            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            "endpoints": [{"port": "metrics", "path": "/metrics", **copy.deepcopy(options.sidecar_scrape)}],
         },
-    }
-
-
-def prometheus_rule(monitor: Monitor, options: OperatorOptions) -> dict[str, Any]:
-    """Alerts at the spec's severity cut-offs, scoped to this monitor's series."""
-    sel = f'namespace="{monitor.namespace}",monitor="{monitor.name}"'
-    sens = monitor.spec.sensitivity
-    by = "namespace, monitor, feature, key"
-    summary = "DriftWatch {{ $labels.namespace }}/{{ $labels.monitor }}: feature {{ $labels.feature }}"
-    rules = [
-        {
-            "alert": "DriftWatchFeatureDriftCritical",
-            "expr": f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.critical:g}",
-            "for": "2m",
-            "labels": {"severity": "critical"},
-            "annotations": {
-                "summary": summary + ' drifted (score {{ $value | printf "%.2f" }})',
-                "description": f"kubectl -n {monitor.namespace} describe driftmonitor {monitor.name}",
-            },
-        },
-        {
-            "alert": "DriftWatchFeatureDriftWarning",
-            "expr": (
-                f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.warning:g} < {sens.critical:g}"
-                if sens.warning < sens.critical
-                else f"max by ({by}) ({SCORE_METRIC}{{{sel}}}) >= {sens.warning:g}"
-            ),
-            "for": "5m",
-            "labels": {"severity": "warning"},
-            "annotations": {"summary": summary + ' is drifting (score {{ $value | printf "%.2f" }})'},
-        },
-    ]
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
-        "metadata": _meta(monitor, "alerts", options.monitoring_labels),
-        "spec": {"groups": [{"name": f"driftwatch.{monitor.namespace}.{monitor.name}", "rules": rules}]},
     }
 
 
@@ -185,5 +149,5 @@ def children(
         out.append(redis_secret(monitor, login, options))
     out.append(metrics_service(monitor))
     if prometheus:
-        out += [service_monitor(monitor, options), prometheus_rule(monitor, options)]
+        out.append(service_monitor(monitor, options))
     return out

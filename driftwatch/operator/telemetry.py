@@ -9,10 +9,16 @@ export the per-stream series.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from driftwatch.buildinfo import build_info
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+#: ``driftwatch_build_info{version, python_version, git_commit} 1``, as every sidecar exports it
+BUILD = Info("driftwatch_build", "The DriftWatch build this process runs (always 1).", registry=REGISTRY)
+BUILD.info(build_info())
 
 ADMISSIONS = Counter(
     "driftwatch_operator_admission_reviews",

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from driftwatch import buildinfo
 from driftwatch.sidecar.admission import KeyCap
 from driftwatch.sidecar.encode import REPAIRS
 from driftwatch.sidecar.events import DriftEvents, EventKey
@@ -283,6 +284,13 @@ class Metrics:
             "between reuse the last one.",
             (),
             [((), c.view_builds)],
+        )
+        info = buildinfo.build_info()
+        w.gauge(
+            "driftwatch_build_info",  # buildinfo.METRIC, spelled out for tools that grep metric names
+            "The DriftWatch build this process runs (always 1).",
+            buildinfo.LABELS,
+            [(tuple(info[k] for k in buildinfo.LABELS), 1.0)],
         )
         w.process()
         return w.text()

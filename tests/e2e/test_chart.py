@@ -88,7 +88,9 @@ def test_rendered_chart_passes_server_side_dry_run(
     cluster: Cluster, crd: None, namespace: str, helm: tuple[str, dict[str, str]]
 ) -> None:
     release = f"dw{uuid.uuid4().hex[:5]}"
-    default = template(helm, release, namespace)
+    # crds.install=false: the session's CRD was applied server-side; the CRD template's own dry run
+    # (server-side apply) is in test_chart_conventions.py
+    default = template(helm, release, namespace, "crds.install=false")
     out = server_dry_run(cluster, default)
     for kind in (
         "deployment.apps",
@@ -102,6 +104,7 @@ def test_rendered_chart_passes_server_side_dry_run(
         helm,
         release,
         namespace,
+        "crds.install=false",
         "redis.enabled=false",
         "redis.url=redis://redis.example:6379/0",
         "webhook.certs.mode=cert-manager",
@@ -189,8 +192,20 @@ def test_helm_install_and_uninstall(
     release = f"dwchart{uuid.uuid4().hex[:4]}"
     fullname = f"{release}-driftwatch"
     # pod-scoped injection: this short-lived webhook configuration is never called for other tests' pods
+    # crds.install=false: the session's CRD (install_crd) stays unowned (test_chart_conventions.py
+    # installs it with a release)
     out = helm_run(
-        helm, cluster, "install", release, str(CHART), "-n", namespace, "--set", "webhook.injectionScope=pod"
+        helm,
+        cluster,
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "--set",
+        "webhook.injectionScope=pod",
+        "--set",
+        "crds.install=false",
     )
     assert "rollout restart" in out  # NOTES.txt rendered: existing pods need a restart
     try:

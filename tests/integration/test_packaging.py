@@ -50,7 +50,7 @@ RBAC = ROOT / "deploy" / "rbac" / "operator-rbac.yaml"
 
 #: chart copy -> single source (scripts/gen-manifests.sh keeps them equal)
 COPIES = {
-    CHART / "crds" / "driftwatch.io_driftmonitors.yaml": CRD,
+    CHART / "files" / "driftwatch.io_driftmonitors.yaml": CRD,
     CHART / "files" / "operator-rbac.yaml": RBAC,
     CHART / "files" / "rules.yaml": RULES,
     CHART / "files" / "driftwatch-dashboard.json": DASHBOARD,
@@ -200,8 +200,21 @@ def test_generated_files_are_fresh(helm: str, helm_env: dict[str, str]) -> None:
 
 
 def test_chart_crd_is_the_operator_crd(helm: str, helm_env: dict[str, str]) -> None:
-    shown = docs(run(helm, "show", "crds", str(CHART), env=helm_env).stdout)
-    assert shown == docs(CRD.read_text())
+    """The CRD is a template (upgraded with the release), not crds/: the operator's CRD with the chart's
+    labels added and, by default, helm.sh/resource-policy: keep."""
+    assert run(helm, "show", "crds", str(CHART), env=helm_env).stdout.strip() == ""
+    (source,) = docs(CRD.read_text())
+    rendered = one(render(helm, helm_env), "CustomResourceDefinition")
+    assert {k: v for k, v in rendered.items() if k != "metadata"} == {
+        k: v for k, v in source.items() if k != "metadata"
+    }
+    assert rendered["metadata"]["name"] == source["metadata"]["name"]
+    assert source["metadata"]["labels"].items() <= rendered["metadata"]["labels"].items()
+    assert rendered["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    unkept = one(render(helm, helm_env, "crds.keep=false"), "CustomResourceDefinition")
+    assert "annotations" not in unkept["metadata"]
+    assert not by_kind(render(helm, helm_env, "crds.install=false"), "CustomResourceDefinition")
 
 
 def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[str, str]) -> None:
@@ -214,7 +227,13 @@ def test_rbac_rules_are_read_from_the_operator_file(helm: str, helm_env: dict[st
     ]
     assert source, "deploy/rbac/operator-rbac.yaml has no Role/ClusterRole"
     objs = render(helm, helm_env)
-    rendered = [o for o in objs if o["kind"] in ("ClusterRole", "Role")]
+    # the operator's roles (not the ones aggregated into view/edit/admin for users)
+    rendered = [
+        o
+        for o in objs
+        if o["kind"] in ("ClusterRole", "Role")
+        and not any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in o["metadata"]["labels"])
+    ]
     assert sorted((o["kind"], json.dumps(o.get("rules") or [], sort_keys=True)) for o in rendered) == sorted(
         (d["kind"], json.dumps(d.get("rules") or [], sort_keys=True)) for d in source
     )
@@ -399,6 +418,10 @@ def test_default_render(helm: str, helm_env: dict[str, str], monkeypatch: pytest
     defaults = OperatorOptions()
     assert opts.sidecar_requests == defaults.sidecar_requests
     assert opts.sidecar_limits == defaults.sidecar_limits
+    from driftwatch.operator.inject import default_security_context
+
+    assert opts.sidecar_security_context == default_security_context(defaults)
+    assert opts.sidecar_scrape == {**defaults.sidecar_scrape, "scrapeTimeout": "10s"}
 
 
 def test_non_default_render(helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -496,6 +519,11 @@ def test_existing_secret_redis_and_webhook_disabled(
         ("redis.url=http://not-redis", "url"),
         ("monitoring.podMonitor.interval=soon", "interval"),
         ("webhok.enabled=true", "webhok"),
+        ("monitoring.prometheusRule.enabled=sometimes", "enabled"),
+        ("monitoring.serviceMonitor.honorLabels=maybe", "honorLabels"),
+        ("monitoring.perMonitor.scrapeTimeout=soon", "scrapeTimeout"),
+        ("crds.keep=perhaps", "keep"),
+        ("operator.podSecurityContext=none", "podSecurityContext"),
     ],
 )
 def test_values_schema_rejects_bad_values(
@@ -956,3 +984,237 @@ def test_cert_manager_mode_is_a_ca_chain(helm: str, helm_env: dict[str, str]) ->
         helm, helm_env, "webhook.certs.mode=cert-manager", "webhook.certs.certManager.issuerRef.name=corp-ca"
     )
     assert not [o for o in own if o["kind"] == "Issuer"]
+
+
+# --- chart conventions (issue 13): CRD lifecycle, aggregated roles, securityContexts, scraping, runbooks --
+
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+RUNBOOK_BASE = "https://github.com/driftwatch/driftwatch/blob/main/docs/runbooks.md"
+PROMETHEUS_RULE_API = "monitoring.coreos.com/v1/PrometheusRule"
+
+CONVENTIONS = (
+    "crds.keep=false",
+    "operator.podSecurityContext.runAsUser=1000",
+    "operator.containerSecurityContext.readOnlyRootFilesystem=true",
+    "redis.podSecurityContext.fsGroup=2000",
+    "redis.containerSecurityContext.runAsUser=999",
+    "sidecar.containerSecurityContext.runAsUser=4321",
+    "operator.gate.tokenSecret=gate-token",
+    "monitoring.serviceMonitor.enabled=true",
+    "monitoring.serviceMonitor.interval=15s",
+    "monitoring.serviceMonitor.scrapeTimeout=5s",
+    "monitoring.serviceMonitor.honorLabels=true",
+    "monitoring.serviceMonitor.relabelings[0].targetLabel=cluster",
+    "monitoring.serviceMonitor.relabelings[0].replacement=prod",
+    "monitoring.serviceMonitor.metricRelabelings[0].action=drop",
+    "monitoring.serviceMonitor.metricRelabelings[0].sourceLabels[0]=__name__",
+    "monitoring.serviceMonitor.metricRelabelings[0].regex=python_gc_.*",
+    "monitoring.perMonitor.interval=20s",
+    "monitoring.perMonitor.honorLabels=false",
+    "monitoring.perMonitor.metricRelabelings[0].action=labeldrop",
+    "monitoring.perMonitor.metricRelabelings[0].regex=key",
+    "monitoring.podMonitor.enabled=true",
+    "monitoring.podMonitor.interval=45s",
+    "monitoring.podMonitor.relabelings[0].targetLabel=cluster",
+    "monitoring.podMonitor.relabelings[0].replacement=prod",
+    "monitoring.prometheusRule.enabled=true",
+    "monitoring.prometheusRule.runbookBaseUrl=https://wiki.example/driftwatch/",
+)
+
+
+def render_args(helm: str, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """``helm template`` with raw arguments (``--api-versions``, ``--set``)."""
+    base = [
+        helm,
+        "template",
+        "driftwatch",
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        kube_version(),
+    ]
+    return docs(run(*base, *args, env=env).stdout)
+
+
+def test_helm_lint_with_every_convention_option(helm: str, helm_env: dict[str, str]) -> None:
+    sets = [a for v in CONVENTIONS for a in ("--set", v)]
+    run(helm, "lint", "--strict", str(CHART), *sets, env=helm_env)
+    run(
+        helm,
+        "lint",
+        "--strict",
+        str(CHART),
+        "--set",
+        "crds.install=false",
+        "--set",
+        "rbac.aggregateClusterRoles=false",
+        env=helm_env,
+    )
+
+
+def test_prometheus_rule_is_auto_by_default(helm: str, helm_env: dict[str, str]) -> None:
+    """auto: rendered exactly when the cluster serves monitoring.coreos.com/v1 PrometheusRule (what
+    `helm install` sees in .Capabilities; `helm template` is told with --api-versions); true/false
+    force it."""
+
+    def rules(*args: str) -> list[dict[str, Any]]:
+        return by_kind(render_args(helm, helm_env, *args), "PrometheusRule")
+
+    api = ("--api-versions", PROMETHEUS_RULE_API)
+    assert rules() == []
+    (rule,) = rules(*api)
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    assert rules(*api, "--set", "monitoring.prometheusRule.enabled=false") == []
+    assert len(rules("--set", "monitoring.prometheusRule.enabled=true")) == 1
+    assert len(rules(*api, "--set", "monitoring.prometheusRule.enabled=auto")) == 1
+
+
+def test_aggregated_cluster_roles(helm: str, helm_env: dict[str, str]) -> None:
+    objs = render(helm, helm_env)
+    view = one(objs, "ClusterRole", "-view")
+    edit = one(objs, "ClusterRole", "-edit")
+    agg = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {
+        k.removeprefix(agg)
+        for k, v in view["metadata"]["labels"].items()
+        if k.startswith(agg) and v == "true"
+    } == {
+        "view",
+        "edit",
+        "admin",
+    }
+    assert {
+        k.removeprefix(agg)
+        for k, v in edit["metadata"]["labels"].items()
+        if k.startswith(agg) and v == "true"
+    } == {
+        "edit",
+        "admin",
+    }
+    assert view["rules"] == [
+        {
+            "apiGroups": ["driftwatch.io"],
+            "resources": ["driftmonitors", "driftmonitors/status"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    # edit writes DriftMonitors (and so `driftwatch ack`'s annotation), never their status
+    (rule,) = edit["rules"]
+    assert rule["resources"] == ["driftmonitors"]
+    assert set(rule["verbs"]) == {"create", "update", "patch", "delete", "deletecollection"}
+    # nobody is bound to them: the built-in roles pick them up
+    assert not [
+        o
+        for o in objs
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        and o["roleRef"]["name"] in (view["metadata"]["name"], edit["metadata"]["name"])
+    ]
+    off = render(helm, helm_env, "rbac.aggregateClusterRoles=false")
+    assert not [o for o in off if o["metadata"]["name"].endswith(("-view", "-edit"))]
+
+
+def test_convention_options_render(
+    helm: str, helm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objs = render(helm, helm_env, *CONVENTIONS)
+    assert "annotations" not in one(objs, "CustomResourceDefinition")["metadata"]
+    # securityContexts: Helm merges the keys given into the restricted defaults
+    op = one(objs, "Deployment", "-operator")["spec"]["template"]["spec"]
+    assert op["securityContext"]["runAsUser"] == 1000
+    assert op["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    redis = one(objs, "Deployment", "-redis")["spec"]["template"]["spec"]
+    assert redis["securityContext"]["fsGroup"] == 2000
+    assert redis["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    # the sidecar's reaches the injected container through the operator
+    from driftwatch.operator import inject
+
+    c = operator_container(objs)
+    opts = operator_options(c, NAMESPACE, monkeypatch)
+    assert opts.sidecar_security_context["runAsUser"] == 4321
+    assert opts.sidecar_security_context["allowPrivilegeEscalation"] is False
+    body = {
+        "metadata": {"name": "m", "namespace": "shop", "uid": "u", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "a"}}},
+    }
+    from driftwatch.operator.driftmonitor import Monitor
+
+    sidecar = inject.sidecar_container(Monitor.from_body(body, opts), opts)
+    assert sidecar["securityContext"] == opts.sidecar_security_context
+    # the per-monitor ServiceMonitors' endpoint
+    assert opts.sidecar_scrape == {
+        "interval": "20s",
+        "scrapeTimeout": "10s",
+        "honorLabels": False,
+        "metricRelabelings": [{"action": "labeldrop", "regex": "key"}],
+    }
+    # the operator's own ServiceMonitor: its Service, the token, every endpoint setting
+    sm = one(objs, "ServiceMonitor", "-operator")
+    svc = one(objs, "Service", "-operator")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["port"] == svc["spec"]["ports"][0]["name"]
+    assert endpoint["interval"] == "15s"
+    assert endpoint["scrapeTimeout"] == "5s"
+    assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "prod"}]
+    assert endpoint["metricRelabelings"] == [
+        {"action": "drop", "sourceLabels": ["__name__"], "regex": "python_gc_.*"}
+    ]
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "gate-token", "key": "token"},
+    }
+    (pm,) = one(objs, "PodMonitor")["spec"]["podMetricsEndpoints"]
+    assert pm["interval"] == "45s"
+    assert pm["honorLabels"] is True
+    assert pm["relabelings"] == [{"targetLabel": "cluster", "replacement": "prod"}]
+    # runbook_url follows runbookBaseUrl
+    urls = [
+        r["annotations"]["runbook_url"]
+        for g in one(objs, "PrometheusRule")["spec"]["groups"]
+        for r in g["rules"]
+    ]
+    assert urls
+    assert all(u.startswith("https://wiki.example/driftwatch#") for u in urls), urls
+
+
+def test_every_alert_has_a_runbook() -> None:
+    """runbook_url on every alert, pointing at its own section of docs/runbooks.md; one section per alert
+    name and none for an alert that does not exist; and every firing case of rules.test.yaml checks it."""
+    rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
+    sections = re.findall(r"^## (\S+)$", RUNBOOKS.read_text(), re.M)
+    assert sorted(sections) == sorted({r["alert"] for r in rules}), "docs/runbooks.md: one section per alert"
+    for r in rules:
+        # GitHub's anchor for "## DriftWatchX" is #driftwatchx
+        assert r["annotations"].get("runbook_url") == f"{RUNBOOK_BASE}#{r['alert'].lower()}", r["alert"]
+    checked = 0
+    for test in yaml.safe_load(RULES_TEST.read_text())["tests"]:
+        for case in test.get("alert_rule_test", []):
+            for alert in case["exp_alerts"]:
+                assert (
+                    alert["exp_annotations"]["runbook_url"] == f"{RUNBOOK_BASE}#{case['alertname'].lower()}"
+                )
+                checked += 1
+    assert checked >= len(rules)
+
+
+def test_operator_writes_no_alert_rules() -> None:
+    """One set of alert names: the chart's rules. The operator renders no PrometheusRule per monitor and
+    its RBAC cannot write one."""
+    from driftwatch.operator import render as operator_render
+    from driftwatch.operator.driftmonitor import Monitor
+    from driftwatch.operator.options import OperatorOptions
+
+    opts = OperatorOptions(sidecar_image="driftwatch:test")
+    body = {
+        "metadata": {"name": "m", "namespace": "shop", "uid": "u", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "a"}}},
+    }
+    kinds = {
+        o["kind"] for o in operator_render.children(Monitor.from_body(body, opts), opts, prometheus=True)
+    }
+    assert "PrometheusRule" not in kinds
+    assert "ServiceMonitor" in kinds
+    assert "prometheusrules" not in RBAC.read_text()

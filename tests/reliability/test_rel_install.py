@@ -122,6 +122,8 @@ def install(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "--set",
         "webhook.injectionScope=pod",  # this release's injector is never called for other tests' pods
         "--set",
+        "crds.install=false",  # the session's CRD (install_crd) stays unowned by this release
+        "--set",
         "redis.enabled=false",
         "--set",
         f"redis.url={inst.redis.url}",

@@ -59,7 +59,9 @@ def release(
     for ns in (rel.ns, rel.tenant, rel.other):
         cluster.create_namespace(ns, labels={"driftwatch.io/e2e": "true"})
     tmp = tmp_path_factory.mktemp("rbac")
+    # crds.install=false: the session's CRD (install_crd) stays unowned by this release
     args = ["install", rel.name, str(CHART), "-n", rel.ns, "--set", "webhook.injectionScope=pod"]
+    args += ["--set", "crds.install=false"]
     if request.param == "namespaced":
         args += ["--set", f"operator.watchNamespaces={{{rel.tenant}}}"]
     helm(cluster, tmp, *args)

@@ -170,3 +170,21 @@ release: named <fullname>-operator-writes, matching the chart's ServiceAccount. 
 {{- end }}
 {{- toYaml $out }}
 {{- end }}
+
+{{/*
+A scrape endpoint's settings (ServiceMonitor endpoints[], PodMonitor podMetricsEndpoints[]) from a
+values block with interval, scrapeTimeout, honorLabels, relabelings and metricRelabelings.
+*/}}
+{{- define "driftwatch.scrapeEndpoint" -}}
+interval: {{ .interval }}
+scrapeTimeout: {{ .scrapeTimeout }}
+honorLabels: {{ .honorLabels }}
+{{- with .relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -4,6 +4,8 @@ the drift metric flip while ``driftwatch simulate --mode spike`` runs."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+import driftwatch
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +126,9 @@ def test_prometheus_sees_drift_flip_during_simulated_spike(sidecar_factory, prom
     assert float(query(base, "max(driftwatch_drift_score)")[0]["value"][1]) > 0
     assert float(query(base, "sum(driftwatch_drift_events_total)")[0]["value"][1]) >= 1
     assert float(query(base, "sum(driftwatch_samples_ingested_total)")[0]["value"][1]) > 0
+    # which build runs, as Prometheus stored it: driftwatch_build_info{version, python_version, git_commit} 1
+    (info,) = query(base, "driftwatch_build_info")
+    assert info["value"][1] == "1"
+    assert info["metric"]["version"] == driftwatch.version()
+    assert info["metric"]["python_version"] == platform.python_version()
+    assert info["metric"]["git_commit"] == os.environ.get("DRIFTWATCH_GIT_COMMIT", "unknown")

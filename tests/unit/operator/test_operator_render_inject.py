@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from typing import Any
 
 import jsonpatch
 import pytest
 import yaml
 
-from driftwatch.operator import inject, render
+from driftwatch.operator import command, inject, render
 from driftwatch.operator.driftmonitor import Monitor, Selector
 from driftwatch.operator.options import OperatorOptions
 from driftwatch.vocab.spec import ConfigError, MonitorSpec
@@ -47,7 +49,8 @@ def pod(
 def test_children_have_owner_and_labels() -> None:
     m = monitor()
     kids = render.children(m, OPTS, prometheus=True)
-    assert [k["kind"] for k in kids] == ["ConfigMap", "Service", "ServiceMonitor", "PrometheusRule"]
+    # no PrometheusRule: the chart's one rule set alerts for every monitor (decisions.md §27)
+    assert [k["kind"] for k in kids] == ["ConfigMap", "Service", "ServiceMonitor"]
     for k in kids:
         ref = k["metadata"]["ownerReferences"][0]
         assert ref == {
@@ -93,12 +96,44 @@ def test_service_is_headless_and_selects_injected_pods() -> None:
     assert svc["spec"]["ports"][0]["port"] == 9476
 
 
-def test_prometheus_rule_uses_spec_thresholds() -> None:
-    rule = render.prometheus_rule(monitor(sensitivity={"warning": 0.3, "critical": 0.7}), OPTS)
-    exprs = [r["expr"] for r in rule["spec"]["groups"][0]["rules"]]
-    assert any(">= 0.7" in e for e in exprs)
-    assert any(">= 0.3" in e and "< 0.7" in e for e in exprs)
-    assert all('namespace="shop",monitor="payments"' in e for e in exprs)
+def test_service_monitor_endpoint_defaults_keep_the_sidecars_labels() -> None:
+    (endpoint,) = render.service_monitor(monitor(), OPTS)["spec"]["endpoints"]
+    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}
+
+
+def test_service_monitor_endpoint_takes_the_scrape_settings() -> None:
+    relabel = [{"action": "labeldrop", "regex": "pod"}]
+    settings = command.scrape_settings(
+        json.dumps(
+            {"interval": "15s", "scrapeTimeout": "5s", "honorLabels": False, "metricRelabelings": relabel}
+        )
+    )
+    opts = dataclasses.replace(OPTS, sidecar_scrape=settings)
+    (endpoint,) = render.service_monitor(monitor(), opts)["spec"]["endpoints"]
+    assert endpoint == {
+        "port": "metrics",
+        "path": "/metrics",
+        "interval": "15s",
+        "scrapeTimeout": "5s",
+        "honorLabels": False,
+        "metricRelabelings": relabel,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('{"intervall": "30s"}', "intervall"),
+        ('{"relabelings": {}}', "relabelings"),
+        ('{"honorLabels": "yes"}', "honorLabels"),
+        ("[1]", "JSON object"),
+        ("{", "not JSON"),
+    ],
+)
+def test_bad_scrape_settings_are_refused_naming_the_key(text: str, names: str) -> None:
+    with pytest.raises(command.OptionError, match="--sidecar-scrape") as e:
+        command.scrape_settings(text)
+    assert names in str(e.value)
 
 
 # --- selector ---------------------------------------------------------------------------------------
@@ -173,6 +208,19 @@ def test_sidecar_passes_restricted_pod_security() -> None:
     assert {p["containerPort"] for p in c["ports"]} == {8476, 9476}
     assert c["args"][-1] == "/etc/driftwatch/sidecar.yaml"
     assert c["resources"]["requests"]["cpu"] == "50m"
+
+
+def test_sidecar_security_context_is_replaced_whole_by_the_option() -> None:
+    """The chart's sidecar.containerSecurityContext (DRIFTWATCH_SIDECAR_SECURITY_CONTEXT) replaces the
+    default, it is not merged into it: a platform that wants a different UID sets exactly what it wants."""
+    wanted = {"runAsNonRoot": True, "runAsUser": 1001, "allowPrivilegeEscalation": False}
+    opts = dataclasses.replace(
+        OPTS, sidecar_security_context=command.json_object("--sidecar-security-context", json.dumps(wanted))
+    )
+    assert inject.sidecar_container(monitor(), opts)["securityContext"] == wanted
+    assert inject.sidecar_container(monitor(), OPTS)["securityContext"] == inject.default_security_context(
+        OPTS
+    )
 
 
 def test_spec_sidecar_overrides() -> None:

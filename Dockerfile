@@ -80,3 +80,5 @@ LABEL org.opencontainers.image.title="driftwatch" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${GIT_COMMIT}" \
       org.opencontainers.image.base.name="${BASE}"
+# driftwatch_build_info{git_commit} (driftwatch/buildinfo.py) reads it
+ENV DRIFTWATCH_GIT_COMMIT=${GIT_COMMIT}

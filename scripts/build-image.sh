@@ -27,13 +27,14 @@ if [[ -n $ca && -s $ca ]]; then
 fi
 log "building $ref from Dockerfile on $base (commit $commit)"
 start=$(date +%s)
-# --label as well as the build args: podman 4.3's layer cache reuses a cached LABEL step whose ARG
+# --label and --env as well as the build args: podman 4.3's layer cache reuses a cached LABEL step whose ARG
 # changed (a new commit kept the old revision); --label is applied to the final image every time.
 # host network: RUN steps reach Debian's and PyPI's mirrors without a container network stack;
 # modest limits: this host refuses higher ones
 "${podman[@]}" build --network host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
   --build-arg "BASE=$base" --build-arg "VERSION=$version" --build-arg "GIT_COMMIT=$commit" \
   --label "org.opencontainers.image.revision=$commit" --label "org.opencontainers.image.version=$version" \
+  --env "DRIFTWATCH_GIT_COMMIT=$commit" \
   "${secret[@]}" --tag "$ref" --file Dockerfile . >&2
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$ref")
 log "built $ref in $(($(date +%s) - start)) s: $((size / 1000000)) MB"

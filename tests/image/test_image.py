@@ -137,6 +137,9 @@ def test_image_metadata_matches_the_pods(image: str) -> None:
     labels = config.get("Labels") or {}
     assert labels.get("org.opencontainers.image.version") == default_image().rsplit(":", 1)[1]
     assert labels.get("org.opencontainers.image.revision")
+    # the commit reaches driftwatch_build_info{git_commit} through the environment (driftwatch/buildinfo.py)
+    env = dict(e.split("=", 1) for e in config.get("Env") or [])
+    assert env.get("DRIFTWATCH_GIT_COMMIT") == labels["org.opencontainers.image.revision"]
 
 
 def test_every_referenced_entry_point_answers_help(image: str) -> None:

@@ -33,6 +33,7 @@ from driftwatch.sidecar.views import StreamViews
 from driftwatch.sidecar.worker import Applied, EngineWorker
 
 if TYPE_CHECKING:  # optional parts whose libraries (redis-py, the exposition parser) load only when used
+    from driftwatch.sidecar.otlp import OtlpReceiver
     from driftwatch.sidecar.redis_stream import StreamReader
     from driftwatch.sidecar.redis_sync import RedisSync
     from driftwatch.sidecar.scrape import Scraper
@@ -63,6 +64,7 @@ class Runtime:
         if s.redis_url is not None:
             self._wire_redis(s.redis_url)
         self.scraper: Scraper | None = None
+        self.otlp: OtlpReceiver | None = None
         if s.scrape is not None:
             from driftwatch.sidecar.scrape import Scraper  # the scrape parser: only when scraping
 
@@ -91,6 +93,12 @@ class Runtime:
             self.metrics,
             self.redis,
         )
+        if s.otlp is not None:
+            # protobuf and the OTLP classes: only when OTLP is configured (start time, RSS)
+            from driftwatch.sidecar.otlp import OtlpReceiver
+
+            self.otlp = OtlpReceiver(self.ingest, s.otlp, s.limits.body_limit, self.routes.authorized)
+            self.routes.otlp = self.otlp.post_metrics
         self.restored_checkpoint = False  # a checkpoint was loaded (then no ConfigMap seeding)
         self._tasks: list[asyncio.Task[Any]] = []
         self._sources: list[asyncio.Task[Any]] = []

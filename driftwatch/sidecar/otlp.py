@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as pb
 
-from driftwatch.sidecar.decode import BodyError, Rejections, payload_error, loads
+from driftwatch.sidecar.decode import BodyError, Rejections, loads, payload_error
 from driftwatch.sidecar.ingest import Ingest, ShuttingDown
 from driftwatch.sidecar.otlp_map import Mapped, OtlpConverter
 from driftwatch.sidecar.queue import QueueFull

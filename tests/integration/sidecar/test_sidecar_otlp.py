@@ -103,7 +103,8 @@ def test_an_sdk_app_exports_to_the_sidecar(
         assert 50 < lat["mean"] < 150  # normal(100, 10), rebuilt from buckets
         assert got[("rps", route)]["samples"] >= 1  # a rate per export
         rps = got[("rps", route)]["current"]["moments"]
-        assert rps["min"] >= 0 and rps["max"] > 0  # (the final export may see no new request)
+        assert rps["min"] >= 0
+        assert rps["max"] > 0
         assert got[("active", route)]["current"]["moments"]["max"] == 0  # a level: +1 then -1
     assert got[("cpu.temperature", "/pay")]["current"]["moments"]["min"] >= 40  # a gauge
     assert ("latency_ms", "") not in got  # no sample without its key

@@ -5,6 +5,7 @@ partial-success answer (``otlp``), and ``spec.ingest.otlp``: pure, on messages b
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 from typing import Any
 
@@ -139,7 +140,12 @@ def test_buckets_interval_and_spread() -> None:
     assert buckets.interval([5, 2], [3, 5]) == [3, 5]  # a count went down: a reset, counts from zero
     assert buckets.interval(None, [3, 5]) == [3, 5]
     assert buckets.decumulate([3, 8, 8]) == [3, 5, 0]
-    assert buckets.spread([1.0, 2.0], [1000, 3000], cap=400) == [1.0] * 100 + [2.0] * 300
+    got = buckets.spread([1.0, 2.0], [1000, 3000], cap=400)
+    assert sorted(got) == [1.0] * 100 + [2.0] * 300
+    # evenly interleaved, the same every time: no run of one bucket for a sequential detector to see
+    assert got == buckets.spread([1.0, 2.0], [1000, 3000], cap=400)
+    assert got[:8] == [2.0, 1.0, 2.0, 2.0, 2.0, 1.0, 2.0, 2.0]
+    assert max(len(list(g)) for _, g in itertools.groupby(got)) == 3
     assert buckets.upper_bound_points([-1.0, 1.0, math.inf]) == [-1.0, 0.0, 1.0]
     mids = buckets.exponential_points(0, 0, 3)  # (1,2], (2,4], (4,8]
     assert mids.tolist() == [1.5, 3.0, 6.0]
@@ -253,15 +259,16 @@ def test_unusable_points_are_refused_naming_metric_and_field_and_the_rest_go_on(
     out = c.convert(req)
     errors = [(p.error, p.reason) for p in out.problems]
     assert errors[0][0].startswith(
-        "metric 'temp' (resource_metrics[0].scope_metrics[0].metrics[0]) gauge.data_points[0].as_double: must be finite"
+        "metric 'temp' (resource_metrics[0].scope_metrics[0].metrics[0]) "
+        "gauge.data_points[0].as_double: must be finite"
     )
     assert errors[0][1] == "not_finite"
-    assert (
-        "metric 'lat'" in errors[1][0]
-        and "explicit_bounds: must be finite and strictly increasing" in errors[1][0]
-    )
-    assert "metric 's'" in errors[2][0] and errors[2][1] == "wrong_type"
-    assert "attributes['route']" in errors[3][0] and errors[3][1] == "bad_key"
+    assert "metric 'lat'" in errors[1][0]
+    assert "explicit_bounds: must be finite and strictly increasing" in errors[1][0]
+    assert "metric 's'" in errors[2][0]
+    assert errors[2][1] == "wrong_type"
+    assert "attributes['route']" in errors[3][0]
+    assert errors[3][1] == "bad_key"
     assert [s["value"] for s in out.samples] == [4.0]
     rejected = Rejections(limit=10)
     for p in out.problems:
@@ -294,7 +301,8 @@ def test_decode_protobuf_and_json_alike_and_refuse_bad_bodies() -> None:
         decode(b"\xff\xff\xff", proto=True)
     with pytest.raises(BodyError, match="OTLP JSON"):
         decode(
-            b'{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "x", "gauge": {"dataPoints": [{"asDouble": "lots"}]}}]}]}]}',
+            b'{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "x", "gauge": '
+            b'{"dataPoints": [{"asDouble": "lots"}]}}]}]}]}',
             proto=False,
         )
     with pytest.raises(BodyError, match="malformed JSON"):

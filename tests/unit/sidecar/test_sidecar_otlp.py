@@ -10,6 +10,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
@@ -373,3 +375,37 @@ def test_a_cumulative_series_that_began_after_the_sidecar_is_all_interval() -> N
     assert values(old, request(histogram("lat", [10.0], [2, 1], 10 * S, 4 * S, CUMULATIVE))) == []
     ex = OtlpConverter(spec, since_ns=5 * S)
     assert len(values(ex, request(exponential("lat", 0, 0, [2, 1], 10 * S, 6 * S, CUMULATIVE)))) == 3
+
+
+def _full_request() -> ExportMetricsServiceRequest:
+    """One of every kind, keyed, as mutation material."""
+    return request(
+        gauge("temp", 1.5, route="/a"),
+        counter("reqs", 10.0, 11 * S, S, CUMULATIVE, route="/a"),
+        counter("queue", 3.0, 11 * S, S, DELTA, monotonic=False, route="/b"),
+        histogram("lat", [1.0, 5.0, 10.0], [1, 2, 3, 4], 11 * S, S, CUMULATIVE, route="/a"),
+        exponential("exp", 3, -4, [1, 0, 2, 5], 11 * S, S, CUMULATIVE, zero=2, neg=[1, 1]),
+        resource={"route": "/r"},
+    )
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_protobuf_is_decoded_or_refused_and_mapping_never_raises(
+    edits: list[tuple[int, int]],
+) -> None:
+    """Random byte edits of a real request: ``decode`` raises only BodyError, and whatever decodes maps
+    to samples and problems without an exception (twice: cumulative state from the first)."""
+    body = bytearray(_full_request().SerializeToString())
+    for pos, byte in edits:
+        body[pos % len(body)] = byte
+    try:
+        req = decode(bytes(body), proto=True)
+    except BodyError:
+        return
+    c = conv({"temp": "temp", "reqs": "reqs", "queue": "queue", "lat": "lat", "exp": "exp"}, key="route")
+    for _ in range(2):
+        out = c.convert(req)
+        c.commit(out)
+        assert len(out.samples) == len(out.origins)
+        assert all(isinstance(s["value"], float) for s in out.samples)

@@ -82,7 +82,9 @@ def spread(points: Sequence[float], counts: Sequence[float], cap: int) -> list[f
         return []
     ns = ns[keep]
     pts = np.asarray(points, dtype=np.float64)[keep]
-    position = np.concatenate([(np.arange(n) + 0.5) / n for n in ns.tolist()])
+    per = np.repeat(ns, ns)  # each sample's bucket size
+    first = np.repeat(np.cumsum(ns) - ns, ns)  # each sample's bucket's first position
+    position = (np.arange(len(per)) - first + 0.5) / per
     order = np.argsort(position, kind="stable")
     out: list[float] = np.repeat(pts, ns)[order].tolist()
     return out

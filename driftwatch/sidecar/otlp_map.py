@@ -52,6 +52,7 @@ POINTS_PER_STEP = 500
 NS = 1e-9
 
 SeriesId = tuple[str, bytes, bytes]
+_NO_SERIES: SeriesId = ("", b"", b"")
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class _Acc:
     where: str
     n: int = 0
     rate: float | None = None
+    levels: list[float] = field(default_factory=list)
     points: list[float] = field(default_factory=list)
     counts: list[float] = field(default_factory=list)
 
@@ -142,6 +144,8 @@ class OtlpConverter:
                             yield
         for (feature, key), a in acc.items():
             values = [a.rate] if a.rate is not None else []
+            if a.levels:  # at most max_samples, evenly strided
+                values += a.levels[:: -(-len(a.levels) // self.max_samples)]
             if a.counts:
                 values += buckets.spread(a.points, a.counts, self.max_samples)
             for v in values:
@@ -201,6 +205,13 @@ class OtlpConverter:
             )
             yield n
             return
+        # whether a point's meaning depends on its series' previous one (else no series id is needed)
+        if kind == "gauge":
+            stateful = False
+        elif kind == "sum":  # rates; a delta UpDownCounter's running level
+            stateful = monotonic or temporality == DELTA
+        else:  # histograms: the difference from the previous reading
+            stateful = temporality == CUMULATIVE
         for i, p in enumerate(data.data_points):
             out.points += 1
             if p.flags & NO_RECORDED_VALUE:
@@ -213,7 +224,7 @@ class OtlpConverter:
                 out.problems.append(Problem(f"{at}.{key.error}", key.reason))
                 continue
             key = key or ""
-            sid = (metric.name, resource_key, _attributes_id(p.attributes))
+            sid = (metric.name, resource_key, _attributes_id(p.attributes)) if stateful else _NO_SERIES
             a = acc.get((feature, key))
             if a is None:
                 a = acc[(feature, key)] = _Acc(at)
@@ -255,14 +266,12 @@ class OtlpConverter:
             return Problem(f"{at}.{which}: must be finite and within ±1e150, got {v}", "not_finite")
         t, start = p.time_unix_nano, p.start_time_unix_nano
         if kind == "gauge" or (not monotonic and temporality == CUMULATIVE):
-            a.points.append(v)  # a level: one sample per point
-            a.counts.append(1.0)
+            a.levels.append(v)  # a level: one sample per point
             return None
         if not monotonic:  # a delta UpDownCounter: its level is the sum of its deltas
             level = (self._prev(sid, out) or 0.0) + v
             out.pending[sid] = level
-            a.points.append(level)
-            a.counts.append(1.0)
+            a.levels.append(level)
             return None
         if v < 0:
             return Problem(f"{at}.{which}: a monotonic sum cannot be negative, got {v}", "invalid_shape")

@@ -198,11 +198,8 @@ class OtlpConverter:
         if kind != "gauge" and temporality not in (DELTA, CUMULATIVE):
             n = len(data.data_points)
             out.points += n
-            out.problems.append(
-                Problem(
-                    f"{where} {kind}.aggregation_temporality: must be DELTA or CUMULATIVE", "invalid_shape"
-                )
-            )
+            error = f"{where} {kind}.aggregation_temporality: must be DELTA or CUMULATIVE (its data points)"
+            out.problems += [Problem(error, "invalid_shape") for _ in range(n)]
             yield n
             return
         # whether a point's meaning depends on its series' previous one (else no series id is needed)

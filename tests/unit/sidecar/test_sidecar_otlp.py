@@ -409,3 +409,13 @@ def test_mutated_protobuf_is_decoded_or_refused_and_mapping_never_raises(
         c.commit(out)
         assert len(out.samples) == len(out.origins)
         assert all(isinstance(s["value"], float) for s in out.samples)
+
+
+def test_json_nested_past_the_message_depth_is_a_body_error() -> None:
+    """200 arrays deep: within orjson's 1,024 but past the 100 levels protobuf's parser takes."""
+    value = '{"intValue": 1}'
+    for _ in range(200):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    body = '{"resourceMetrics":[{"resource":{"attributes":[{"key":"k","value":' + value + "}]}}]}"
+    with pytest.raises(BodyError, match="OTLP JSON: Failed to parse resourceMetrics field"):
+        decode(body.encode(), proto=False)

@@ -161,3 +161,41 @@ def test_openapi_lists_the_route_only_when_configured(sidecar_factory: Any, tmp_
         )
     r = http("POST", f"{sc.url}/v1/metrics", b"{}", {"Content-Type": "application/json"})
     assert str(r.status) in op["responses"]
+
+
+def _gauges(*routes: str) -> bytes:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    req = ExportMetricsServiceRequest()
+    metric = req.resource_metrics.add().scope_metrics.add().metrics.add(name="cpu.temperature")
+    for r in routes:
+        metric.gauge.data_points.add(
+            as_double=40.0, attributes=[KeyValue(key="http.route", value=AnyValue(string_value=r))]
+        )
+    return req.SerializeToString()
+
+
+def test_keys_share_the_cap_and_a_full_queue_is_429_with_retry_after(sidecar_factory: Any) -> None:
+    """Keys past ``spec.keys.maxKeys`` fold into ``__overflow__`` as on every route; an export that
+    does not fit the queue is refused whole with 429, Retry-After and a Status -- the SDK retries."""
+    otlp = {"keys": {"maxKeys": 2}, "ingest": {"otlp": OTLP}}
+    sc = sidecar_factory(spec={"features": FEATURES, **otlp})
+    proto = {"Content-Type": "application/x-protobuf"}
+    r = http("POST", f"{sc.url}/v1/metrics", _gauges("/a", "/b", "/c", "/d"), proto)
+    assert r.status == 200, r.body
+    sc.wait_for(lambda: sc.metric("driftwatch_samples_ingested_total", feature="cpu.temperature") == 4)
+    keys = {k for f, k in sc_streams(sc) if f == "cpu.temperature"}
+    assert keys == {"/a", "/b", "__overflow__"}
+
+    small = sidecar_factory(spec={"features": FEATURES, **otlp}, limits={"queueCapacity": 3})
+    r = http("POST", f"{small.url}/v1/metrics", _gauges("/a", "/b", "/c", "/d"), proto)
+    assert r.status == 429
+    assert int(r.headers["Retry-After"]) >= 1
+    assert status_pb2.Status.FromString(r.body).code == code_pb2.RESOURCE_EXHAUSTED
+    assert small.metric("driftwatch_samples_rejected_total", reason="queue_full") == 4
+    r = http("POST", f"{small.url}/v1/metrics", _gauges("/a", "/b"), proto)  # one that fits
+    assert r.status == 200
+
+
+def sc_streams(sc: SidecarProc) -> set[tuple[str, str]]:
+    return {(s["feature"], s["key"]) for s in sc.status()["streams"]}

@@ -1,7 +1,7 @@
 """The composition root: builds the sidecar's parts from its settings, wires them, starts and stops
 them. Nothing else in the package constructs a part or knows more than the parts it is given.
 
-    sources (app routes, scrape, redis_stream) -> Ingest (validate -> admit -> account) -> Queue
+    sources (app routes, scrape, redis_stream, otlp) -> Ingest (validate -> admit -> account) -> Queue
     Queue -> EngineWorker (the engine, on its own thread) -> counters, DriftEvents
     readers (views, metrics, redis_sync) -> EngineWorker jobs
 """
@@ -32,7 +32,7 @@ from driftwatch.sidecar.validate import Validator
 from driftwatch.sidecar.views import StreamViews
 from driftwatch.sidecar.worker import Applied, EngineWorker
 
-if TYPE_CHECKING:  # optional parts whose libraries (redis-py, the exposition parser) load only when used
+if TYPE_CHECKING:  # optional parts whose libraries (redis-py, exposition parser, protobuf) load when used
     from driftwatch.sidecar.otlp import OtlpReceiver
     from driftwatch.sidecar.redis_stream import StreamReader
     from driftwatch.sidecar.redis_sync import RedisSync

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from driftwatch.sidecar import openapi
 from driftwatch.sidecar.admission import KeyCap
-from driftwatch.sidecar.decode import BodyError, is_ndjson
+from driftwatch.sidecar.decode import BodyError, is_ndjson, payload_error
 from driftwatch.sidecar.encode import dumps
 from driftwatch.sidecar.events import EventLog
 from driftwatch.sidecar.exposition import CONTENT_TYPE
@@ -57,12 +59,20 @@ class Routes:
         self.token = settings.token
         self.body_limit = settings.limits.body_limit
         self.latency = ingest.counters.latency
+        #: ``POST /v1/metrics`` (OTLP), set by the runtime when ``spec.ingest.otlp`` is configured
+        self.otlp: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+
+    def authorized(self, request: web.Request) -> bool:
+        """No token configured, or the request carries it as ``Authorization: Bearer``."""
+        if self.token is None:
+            return True
+        got = request.headers.get("Authorization", "")
+        return got.startswith("Bearer ") and hmac.compare_digest(
+            got[7:].strip().encode(), self.token.encode()
+        )
 
     def _unauthorized(self, request: web.Request) -> web.Response | None:
-        if self.token is None:
-            return None
-        got = request.headers.get("Authorization", "")
-        if got.startswith("Bearer ") and hmac.compare_digest(got[7:].strip().encode(), self.token.encode()):
+        if self.authorized(request):
             return None
         return _error(
             401,
@@ -95,6 +105,9 @@ class Routes:
         except web.HTTPRequestEntityTooLarge:
             ingest.reject_body("body_too_large")
             return _error(413, f"body: over the limit of {limit} bytes")
+        except RequestPayloadError as e:  # Content-Encoding: gzip on a body that does not inflate
+            ingest.reject_body("invalid_shape")
+            return _error(400, f"body: {payload_error(e)}")
         now = time.time()
         ndjson = is_ndjson(request.headers.get("Content-Type", ""))
         try:
@@ -211,6 +224,8 @@ def build_app(routes: Routes) -> web.Application:
     app = web.Application(client_max_size=routes.body_limit)
     app.router.add_post("/v1/samples", routes.post_samples)
     app.router.add_post("/v1/telemetry", routes.post_telemetry)
+    if routes.otlp is not None:
+        app.router.add_post("/v1/metrics", routes.otlp)
     app.router.add_get("/v1/status", routes.get_status)
     app.router.add_get("/v1/events", routes.get_events)
     app.router.add_get("/healthz", routes.get_healthz)

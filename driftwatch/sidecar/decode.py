@@ -83,6 +83,12 @@ class Rejections:
         return {"rejected": self.examples, "rejectedCount": self.total, "rejectedReasons": self.by_reason}
 
 
+def payload_error(e: BaseException) -> str:
+    """aiohttp's reason for a body it could not read (``Can not decode content-encoding: gzip``)."""
+    text = str(e).split("message:", 1)[-1].strip()
+    return text or "could not be read"
+
+
 def loads(body: bytes) -> Any:
     try:
         return orjson.loads(body)

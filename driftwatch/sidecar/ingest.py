@@ -18,7 +18,7 @@ from driftwatch.sidecar.admission import Admission
 from driftwatch.sidecar.decode import BodyError, Rejections, loads, plain_envelope, split_ndjson
 from driftwatch.sidecar.histogram import FastHistogram
 from driftwatch.sidecar.queue import QueueFull, StreamKey
-from driftwatch.sidecar.validate import Batch, Steps, Validator, run_steps
+from driftwatch.sidecar.validate import SLICE, Batch, SampleBatch, Steps, Validator, run_steps
 
 
 @dataclass
@@ -112,6 +112,29 @@ class Ingest:
                 return ONE
             batch = await self._stepwise(self._validate_steps(doc, now))
         return await self.admit_async(batch, now)
+
+    async def take(self, items: list[Any], now: float, rejected: Rejections) -> Outcome:
+        """Samples a source decoded from its own format and explains itself (OTLP): the envelope's
+        ``samples`` list, validated and admitted in steps. ``rejected`` holds the source's own
+        rejections (counted here with the rest) and receives every one of the validator's (its limit
+        is the caller's: OTLP needs them all to count rejected data points). Raises ShuttingDown
+        like ``receive``."""
+        if not self.accepting:
+            raise ShuttingDown
+        self._busy += 1
+        self._settled.clear()
+        try:
+            batch = await self._stepwise(self._sample_steps(items, now, SampleBatch(rejected=rejected)))
+            return await self.admit_async(batch, now)
+        finally:
+            self._done()
+
+    def _sample_steps(self, items: list[Any], now: float, batch: SampleBatch) -> Steps[Batch]:
+        for start in range(0, len(items), SLICE):
+            if start:
+                yield
+            self.validator.samples(items, now, batch, start, start + SLICE)
+        return batch
 
     async def prepare(self, body: bytes, now: float) -> Batch:
         """A JSON body validated, not yet admitted. Raises BodyError (counted)."""

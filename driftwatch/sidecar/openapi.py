@@ -274,6 +274,81 @@ def _ingest_op(summary: str, body_schema: str, description: str) -> dict[str, An
     }
 
 
+#: a google.rpc.Status as OTLP/JSON writes it (protobuf when the request was protobuf)
+RPC_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "integer", "description": "google.rpc.Code"},
+        "message": {"type": "string"},
+        "details": {"type": "array"},
+    },
+}
+OTLP_PROTOBUF = "application/x-protobuf"
+
+
+def _otlp_resp(desc: str, schema: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "description": desc,
+        "content": {
+            "application/json": {"schema": schema},
+            OTLP_PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+    if headers:
+        r["headers"] = headers
+    return r
+
+
+def _otlp_op(s: Settings) -> dict[str, Any]:
+    """``POST /v1/metrics``: OTLP/HTTP metrics (only when ``spec.ingest.otlp`` is configured)."""
+    assert s.otlp is not None
+    mapping = ", ".join(f"{m} -> {f}" if m != f else m for m, f in s.otlp.metrics)
+    key = s.otlp.key_attribute
+    status = _otlp_resp("a google.rpc.Status, encoded like the request", RPC_STATUS)
+    return {
+        "summary": "Ingest OpenTelemetry metrics (OTLP/HTTP)",
+        "description": "An ExportMetricsServiceRequest (opentelemetry-proto) as protobuf or OTLP/JSON, "
+        "optionally with Content-Encoding: gzip (the body limit applies after inflating). "
+        f"Metrics that are features: {mapping}; others are ignored. "
+        + (f"Key: the data-point (else resource) attribute {key!r}. " if key else "No key attribute. ")
+        + "Gauges and UpDownCounters are levels, Counters a rate per second, histograms "
+        f"(explicit and exponential) the interval's observations (at most {s.otlp.max_samples} per key "
+        "and export). Keys past the cap go to the stream with key "
+        f"{OVERFLOW_KEY!r}.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                OTLP_PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object", "description": "OTLP/JSON"}},
+            },
+        },
+        "responses": {
+            "200": _otlp_resp(
+                "an ExportMetricsServiceResponse: partial_success counts the rejected data points and "
+                "names metric and field of the first",
+                {
+                    "type": "object",
+                    "properties": {
+                        "partialSuccess": {
+                            "type": "object",
+                            "properties": {
+                                "rejectedDataPoints": {"type": "string", "description": "int64"},
+                                "errorMessage": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            ),
+            "400": status,
+            "401": status,
+            "413": status,
+            "415": status,
+            "429": _otlp_resp("queue full: retry after Retry-After", RPC_STATUS, RETRY_AFTER),
+            "503": _otlp_resp("shutting down: retry after Retry-After", RPC_STATUS, RETRY_AFTER),
+        },
+    }
+
+
 def document(s: Settings) -> dict[str, Any]:
     limits = s.limits
     stateful = (
@@ -302,6 +377,7 @@ def document(s: Settings) -> dict[str, Any]:
                     "key = service_id; features latency_ms and payload_kb. " + stateful,
                 )
             },
+            **({"/v1/metrics": {"post": _otlp_op(s)}} if s.otlp is not None else {}),
             "/v1/status": {
                 "get": {
                     "summary": "Phase and every stream's state",

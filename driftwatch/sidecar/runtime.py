@@ -1,7 +1,7 @@
 """The composition root: builds the sidecar's parts from its settings, wires them, starts and stops
 them. Nothing else in the package constructs a part or knows more than the parts it is given.
 
-    sources (app routes, scrape, redis_stream) -> Ingest (validate -> admit -> account) -> Queue
+    sources (app routes, scrape, redis_stream, otlp) -> Ingest (validate -> admit -> account) -> Queue
     Queue -> EngineWorker (the engine, on its own thread) -> counters, DriftEvents
     readers (views, metrics, redis_sync) -> EngineWorker jobs
 """
@@ -32,7 +32,8 @@ from driftwatch.sidecar.validate import Validator
 from driftwatch.sidecar.views import StreamViews
 from driftwatch.sidecar.worker import Applied, EngineWorker
 
-if TYPE_CHECKING:  # optional parts whose libraries (redis-py, the exposition parser) load only when used
+if TYPE_CHECKING:  # optional parts whose libraries (redis-py, exposition parser, protobuf) load when used
+    from driftwatch.sidecar.otlp import OtlpReceiver
     from driftwatch.sidecar.redis_stream import StreamReader
     from driftwatch.sidecar.redis_sync import RedisSync
     from driftwatch.sidecar.scrape import Scraper
@@ -63,6 +64,7 @@ class Runtime:
         if s.redis_url is not None:
             self._wire_redis(s.redis_url)
         self.scraper: Scraper | None = None
+        self.otlp: OtlpReceiver | None = None
         if s.scrape is not None:
             from driftwatch.sidecar.scrape import Scraper  # the scrape parser: only when scraping
 
@@ -91,6 +93,12 @@ class Runtime:
             self.metrics,
             self.redis,
         )
+        if s.otlp is not None:
+            # protobuf and the OTLP classes: only when OTLP is configured (start time, RSS)
+            from driftwatch.sidecar.otlp import OtlpReceiver
+
+            self.otlp = OtlpReceiver(self.ingest, s.otlp, s.limits.body_limit, self.routes.authorized)
+            self.routes.otlp = self.otlp.post_metrics
         self.restored_checkpoint = False  # a checkpoint was loaded (then no ConfigMap seeding)
         self._tasks: list[asyncio.Task[Any]] = []
         self._sources: list[asyncio.Task[Any]] = []

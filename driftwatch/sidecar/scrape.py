@@ -7,10 +7,11 @@ samples of a feature named as configured:
 * counter — the rate over the scrape interval, ``Δvalue / Δt`` (summed over the key's series; a
   counter reset counts the new value from zero);
 * gauge (and untyped) — each series' value;
-* histogram — this interval's observations, reconstructed from the bucket deltas: each bucket's new
-  count becomes that many samples at the bucket's midpoint (the +Inf bucket at the last finite bound),
-  scaled down proportionally to at most ``maxSamples`` per scrape. Coarse buckets give a coarse
-  distribution, but a shift across buckets — what drift is — shows up exactly;
+* histogram — this interval's observations, reconstructed from the bucket deltas by ``buckets.py``
+  (shared with OTLP): each bucket's new count becomes that many samples at the bucket's midpoint (the
+  +Inf bucket at the last finite bound), scaled down proportionally to at most ``maxSamples`` per
+  scrape. Coarse buckets give a coarse distribution, but a shift across buckets — what drift is —
+  shows up exactly;
 * summary — the interval's mean, ``Δsum / Δcount``.
 
 The first scrape only sets the reference for counters, histograms and summaries.
@@ -28,6 +29,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftwatch.sidecar import buckets as hist
 from driftwatch.sidecar import shutdown
 from driftwatch.sidecar.ingest import Ingest
 from driftwatch.sidecar.settings import ScrapeSettings
@@ -109,40 +111,12 @@ class ScrapeConverter:
             prev = self._swap(feature, key, t, (bounds, now))
             if prev is None or prev[1][0] != bounds:
                 continue  # first scrape, or the bucket layout changed: this one is the new reference
-            before = prev[1][1]
-            deltas = [c - p for c, p in zip(now, before, strict=True)]
-            if any(d < 0 for d in deltas):  # reset
-                deltas = now
-            counts = [max(0.0, deltas[0])] + [
-                max(0.0, deltas[i] - deltas[i - 1]) for i in range(1, len(deltas))
-            ]
+            counts = hist.decumulate(hist.interval(prev[1][1], now))  # a reset counts from zero
             out += [
                 {"feature": feature, "key": key, "value": v}
-                for v in representative(bounds, counts, self.max_samples)
+                for v in hist.representative(bounds, counts, self.max_samples)
             ]
         return out
-
-
-def representative(bounds: list[float], counts: list[float], cap: int) -> list[float]:
-    """Bucket midpoints repeated by count (scaled to at most ``cap`` in total). ``bounds`` are the
-    sorted upper bounds (``le``), the last usually +Inf; the first bucket starts at 0 (or at its own
-    bound when that is negative)."""
-    total = sum(counts)
-    if total <= 0:
-        return []
-    scale = min(1.0, cap / total)
-    finite = [b for b in bounds if math.isfinite(b)]
-    out: list[float] = []
-    lo = min(0.0, bounds[0]) if finite else 0.0
-    for hi, c in zip(bounds, counts, strict=True):
-        n = round(c * scale)
-        if n > 0:
-            # +Inf: the last finite bound (its midpoint is undefined); otherwise the bucket's middle
-            top = finite[-1] if finite else lo
-            out += [top if math.isinf(hi) else (lo + hi) / 2.0 if lo < hi else hi] * n
-        if math.isfinite(hi):
-            lo = hi
-    return out
 
 
 class Scraper:

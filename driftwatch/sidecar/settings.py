@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from driftwatch.vocab.rediskeys import monitor_prefix
-from driftwatch.vocab.spec import ConfigError, MonitorSpec, _int, _obj, _str, _unknown, parse_duration
+from driftwatch.vocab.spec import (
+    ConfigError,
+    MonitorSpec,
+    OtlpSpec,
+    _int,
+    _obj,
+    _str,
+    _unknown,
+    parse_duration,
+)
 
 MIB = 1024 * 1024
 
@@ -158,6 +167,8 @@ class Settings:
     token: str | None = None
     scrape: ScrapeSettings | None = None
     stream: StreamIngestSettings = field(default_factory=StreamIngestSettings)
+    #: ``POST /v1/metrics`` (OTLP/HTTP); None: no route, and the OTLP libraries are never imported
+    otlp: OtlpSpec | None = None
 
     @property
     def prefix(self) -> str:
@@ -213,10 +224,15 @@ class Settings:
         # ingest: the sidecar file's own block wins over spec.ingest (which the operator copies verbatim)
         ingest_path = "ingest" if "ingest" in d else "spec.ingest"
         ingest = _obj(d.get("ingest", spec.extra.get("ingest")), ingest_path)
-        _unknown(ingest, {"scrape", "redisStream"}, ingest_path)
+        _unknown(ingest, {"scrape", "redisStream", "otlp"}, ingest_path)
         scrape = None
         if ingest.get("scrape") is not None:
             scrape = ScrapeSettings.parse(ingest["scrape"], f"{ingest_path}.scrape", spec.keys.label)
+        otlp = None
+        if ingest.get("otlp") is not None:
+            otlp = OtlpSpec.parse(ingest["otlp"], f"{ingest_path}.otlp")
+            if otlp.key_attribute is None and spec.keys.label is not None:
+                otlp = replace(otlp, key_attribute=spec.keys.label)
         stream = StreamIngestSettings.parse(ingest.get("redisStream"), f"{ingest_path}.redisStream")
 
         checkpoint_interval = _duration(state, "checkpointInterval", "state", 30.0, 0.1, 86400.0)
@@ -246,6 +262,7 @@ class Settings:
             token=token,
             scrape=scrape,
             stream=stream,
+            otlp=otlp,
         )
 
 

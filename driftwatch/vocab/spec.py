@@ -523,6 +523,67 @@ class RedisStreamSpec:
         )
 
 
+#: OTLP metric names (the OpenTelemetry API allows 255 characters)
+OTLP_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
+#: OTLP metrics per monitor (each is a feature: the feature cap is the engine's)
+OTLP_MAX_METRICS = 100
+
+
+@dataclass(frozen=True)
+class OtlpSpec:
+    """``spec.ingest.otlp``: OpenTelemetry metrics the app exports over OTLP/HTTP to the sidecar's
+    ``POST /v1/metrics``. ``metrics`` maps each OTLP metric name to the feature it feeds: a list of
+    names (each metric is the feature of the same name) or a mapping ``metric: feature``.
+    ``key_attribute`` names the data-point (or else resource) attribute whose value is the key;
+    ``max_samples`` caps the samples one histogram data point becomes, per key and export."""
+
+    metrics: tuple[tuple[str, str], ...]
+    key_attribute: str | None = None
+    max_samples: int = 1000
+
+    @classmethod
+    def parse(cls, d: Any, path: str) -> OtlpSpec:
+        d = _obj(d, path)
+        _unknown(d, {"metrics", "keyAttribute", "maxSamples"}, path)
+        raw = d.get("metrics")
+        mpath = f"{path}.metrics"
+        pairs: list[tuple[str, str]]
+        if isinstance(raw, list) and raw and all(isinstance(m, str) for m in raw):
+            pairs = [(m, m) for m in raw]
+        elif isinstance(raw, Mapping) and raw and all(isinstance(v, str) for v in raw.values()):
+            pairs = [(str(m), v) for m, v in raw.items()]
+        else:
+            raise ConfigError(
+                mpath, "must be a non-empty list of metric names or a mapping of metric name to feature"
+            )
+        if len(pairs) > OTLP_MAX_METRICS:
+            raise ConfigError(mpath, f"at most {OTLP_MAX_METRICS} metrics, got {len(pairs)}")
+        seen: set[str] = set()
+        for metric, feature in pairs:
+            if not OTLP_METRIC_NAME.match(metric):
+                raise ConfigError(mpath, f"metric name must match {OTLP_METRIC_NAME.pattern}, got {metric!r}")
+            if metric in seen:
+                raise ConfigError(mpath, f"metric {metric!r} is listed twice")
+            seen.add(metric)
+            if not FEATURE_NAME.match(feature):
+                where = f"{mpath}.{metric}" if isinstance(raw, Mapping) else mpath
+                raise ConfigError(
+                    where,
+                    f"feature name must match {FEATURE_NAME.pattern}, got {feature!r}"
+                    + ("" if isinstance(raw, Mapping) else " (map a longer metric name to a feature)"),
+                )
+        key_attribute = None
+        if "keyAttribute" in d:
+            key_attribute = _str(d, "keyAttribute", path)
+            if not 0 < len(key_attribute) <= 255:
+                raise ConfigError(f"{path}.keyAttribute", "must be 1 to 255 characters")
+        return cls(
+            metrics=tuple(pairs),
+            key_attribute=key_attribute,
+            max_samples=_int(d, "maxSamples", path, 1000, 1, 1_000_000),
+        )
+
+
 @dataclass(frozen=True)
 class IngestSpec:
     """``spec.ingest``: how samples reach the sidecar besides HTTP on localhost. Validated here, where
@@ -530,13 +591,16 @@ class IngestSpec:
 
     scrape: ScrapeSpec | None = None
     redis_stream: RedisStreamSpec = field(default_factory=RedisStreamSpec)
+    #: None: no ``POST /v1/metrics`` (and the sidecar never loads the OTLP libraries)
+    otlp: OtlpSpec | None = None
 
     @classmethod
     def parse(cls, d: Any, path: str) -> IngestSpec:
         d = _obj(d, path)
-        _unknown(d, {"scrape", "redisStream"}, path)
+        _unknown(d, {"scrape", "redisStream", "otlp"}, path)
         scrape = ScrapeSpec.parse(d["scrape"], f"{path}.scrape") if d.get("scrape") is not None else None
-        return cls(scrape, RedisStreamSpec.parse(d.get("redisStream"), f"{path}.redisStream"))
+        otlp = OtlpSpec.parse(d["otlp"], f"{path}.otlp") if d.get("otlp") is not None else None
+        return cls(scrape, RedisStreamSpec.parse(d.get("redisStream"), f"{path}.redisStream"), otlp)
 
 
 @dataclass(frozen=True)
@@ -578,6 +642,22 @@ class MonitorSpec:
                 raise ConfigError(f"{path}.features[{i}].name", f"duplicate feature {f.name!r}")
             seen.add(f.name)
         preset = _enum(d, "preset", path, "auto", ("auto", "zscore-consecutive", "sustained-zscore"))
+        ingest = IngestSpec.parse(d.get("ingest"), f"{path}.ingest")
+        if ingest.otlp is not None and seen:
+            types = {f.name: f.type for f in features}
+            for metric, feature in ingest.otlp.metrics:
+                if feature not in types:
+                    raise ConfigError(
+                        f"{path}.ingest.otlp.metrics",
+                        f"metric {metric!r} feeds feature {feature!r}, "
+                        f"which {path}.features does not declare",
+                    )
+                if types[feature] == "categorical":
+                    raise ConfigError(
+                        f"{path}.ingest.otlp.metrics",
+                        f"metric {metric!r} feeds feature {feature!r}, which is categorical "
+                        "(OTLP values are numbers)",
+                    )
         return cls(
             features=features,
             keys=KeysSpec.parse(d.get("keys"), f"{path}.keys"),
@@ -587,7 +667,7 @@ class MonitorSpec:
             recovery=RecoverySpec.parse(d.get("recovery"), f"{path}.recovery"),
             scan=ScanSpec.parse(d["scan"], f"{path}.scan") if d.get("scan") is not None else None,
             gate=GateSpec.parse(d.get("gate"), f"{path}.gate"),
-            ingest=IngestSpec.parse(d.get("ingest"), f"{path}.ingest"),
+            ingest=ingest,
             extra={k: v for k, v in d.items() if k in cls.OPERATOR_FIELDS},
         )
 

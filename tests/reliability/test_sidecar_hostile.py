@@ -111,3 +111,134 @@ def test_invalid_text_is_rejected_and_reporting_goes_on(sidecar_factory, redis_s
     assert sc.metric("driftwatch_checkpoints_total", result="error") == 0
     doc = json.loads(redis_server.client().get(KEYS.checkpoint("pod-0")))
     assert ["plan", "", 2] in doc["sidecar"]["ingested"]  # "gold", and "ok" of the column
+
+
+# --- OTLP (POST /v1/metrics) -----------------------------------------------------------------------------
+
+OTLP_SPEC = {"ingest": {"otlp": {"metrics": {"lat": "latency_ms"}}}}
+PROTO = {"Content_Type": "application/x-protobuf"}
+
+
+def _ld(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (numbers below 16)."""
+    out, n = bytearray([number << 3 | 2]), len(payload)
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + payload
+
+
+def _field(message: object, name: str) -> int:
+    return message.DESCRIPTOR.fields_by_name[name].number  # type: ignore[attr-defined]
+
+
+def _status(r) -> object:
+    from google.rpc import status_pb2
+
+    assert r.status < 500, (r.status, r.body[:300])
+    return status_pb2.Status.FromString(r.body)
+
+
+def test_otlp_gzip_bomb_is_413_after_bounded_inflation(sidecar_factory) -> None:
+    """256 MiB of zeros in a 256 KiB gzip body: inflated in bounded steps, refused once past the body
+    limit (1 MiB), memory unmoved; a body that is not gzip at all is a 400."""
+    import zlib
+
+    sc = sidecar_factory(spec=OTLP_SPEC)
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    bomb = b"".join(gz.compress(chunk) for _ in range(256)) + gz.flush()
+    assert len(bomb) < 300_000
+    rss0 = sc.metric("process_resident_memory_bytes")
+    r = sc.post(None, path="/v1/metrics", raw=bomb, Content_Encoding="gzip", **PROTO)
+    assert r.status == 413, (r.status, r.body[:200])
+    assert "over the limit" in _status(r).message
+    grown = sc.metric("process_resident_memory_bytes") - rss0
+    assert grown < 50e6, f"RSS grew by {grown / 1e6:.0f} MB"
+    r = sc.post(None, path="/v1/metrics", raw=b"not gzip at all", Content_Encoding="gzip", **PROTO)
+    assert r.status == 400, (r.status, r.body[:200])
+    assert "content-encoding" in _status(r).message
+    # the JSON route too (it answered 500 before)
+    r = sc.post(None, raw=b"not gzip at all", Content_Encoding="gzip")
+    assert r.status == 400, (r.status, r.body[:200])
+    assert "content-encoding" in r.json()["error"]
+    assert sc.metric("driftwatch_samples_rejected_total", reason="body_too_large") == 1
+    assert sc.get("/v1/status").status == 200
+
+
+def test_otlp_deeply_nested_protobuf_is_400(sidecar_factory) -> None:
+    """An attribute value nested 2,000 arrays deep (AnyValue in ArrayValue in AnyValue ...): the
+    decoder's depth limit refuses it as a 400 Status, never a recursion crash."""
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as svc
+    from opentelemetry.proto.common.v1 import common_pb2 as common
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as m
+
+    sc = sidecar_factory(spec=OTLP_SPEC)
+    value = b""
+    for _ in range(DEEP):
+        value = _ld(_field(common.AnyValue, "array_value"), _ld(_field(common.ArrayValue, "values"), value))
+    kv = _ld(_field(common.KeyValue, "key"), b"k") + _ld(_field(common.KeyValue, "value"), value)
+    point = _ld(_field(m.NumberDataPoint, "attributes"), kv)
+    metric = _ld(_field(m.Metric, "name"), b"lat") + _ld(
+        _field(m.Metric, "gauge"), _ld(_field(m.Gauge, "data_points"), point)
+    )
+    body = _ld(
+        _field(svc.ExportMetricsServiceRequest, "resource_metrics"),
+        _ld(_field(m.ResourceMetrics, "scope_metrics"), _ld(_field(m.ScopeMetrics, "metrics"), metric)),
+    )
+    r = sc.post(None, path="/v1/metrics", raw=body, **PROTO)
+    assert r.status == 400, (r.status, r.body[:200])
+    assert "protobuf" in _status(r).message
+    deep_json = b'{"resourceMetrics":' + b"[" * DEEP + b"]" * DEEP + b"}"
+    r = sc.post(None, path="/v1/metrics", raw=deep_json)
+    assert r.status == 400
+    assert "nested deeper than" in r.json()["message"]
+    assert sc.get("/v1/status").status == 200
+
+
+def test_otlp_wrong_types_are_400_naming_the_field_or_ignored(sidecar_factory) -> None:
+    sc = sidecar_factory(spec=OTLP_SPEC)
+    point = (
+        '{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"lat","gauge":{"dataPoints":[%s]}}]}]}]}'
+    )
+    for body, needle in (
+        (point % '{"asDouble": "abc"}', "asDouble"),
+        (point % '{"asInt": 1.5}', "asInt"),
+        (point % ('{"timeUnixNano": "' + BIG + '"}'), "timeUnixNano"),
+        ('{"resourceMetrics": "x"}', "resourceMetrics"),
+        ("[1, 2]", "JSON object"),
+        ('{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 7}]}]}]}', "name"),
+    ):
+        r = sc.post(None, path="/v1/metrics", raw=body.encode())
+        assert r.status == 400, (body, r.status, r.body[:300])
+        assert needle in r.json()["message"], (body, r.json())
+    # protobuf with a field of the wrong wire type: skipped as an unknown field (nothing taken), or
+    # refused as corrupt -- a 200 or a 400, never a 5xx
+    for raw in (b"\x08\x01", b"\x0a\x05\x12\x03\x08\x01", b"\xff" * 64):
+        r = sc.post(None, path="/v1/metrics", raw=raw, **PROTO)
+        assert r.status in (200, 400), (raw, r.status)
+    assert sc.metric("driftwatch_samples_ingested_total") == 0
+    assert sc.get("/v1/status").status == 200
+
+
+def test_otlp_nan_and_infinite_points_are_partial_success_naming_the_field(sidecar_factory) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+
+    sc = sidecar_factory(spec=OTLP_SPEC)
+    req = ExportMetricsServiceRequest()
+    metric = req.resource_metrics.add().scope_metrics.add().metrics.add(name="lat")
+    for v in (float("nan"), 12.0, float("inf"), -1e200):
+        metric.gauge.data_points.add(as_double=v)
+    r = sc.post(None, path="/v1/metrics", raw=req.SerializeToString(), **PROTO)
+    assert r.status == 200, (r.status, r.body[:200])
+    partial = ExportMetricsServiceResponse.FromString(r.body).partial_success
+    assert partial.rejected_data_points == 3
+    assert "metric 'lat'" in partial.error_message
+    assert "gauge.data_points[0].as_double: must be finite" in partial.error_message
+    assert "data_points[2]" in partial.error_message
+    assert sc.metric("driftwatch_samples_rejected_total", reason="not_finite") == 3
+    sc.wait_for(lambda: sc.metric("driftwatch_samples_ingested_total", feature="latency_ms") == 1)

@@ -23,17 +23,20 @@ pytest_plugins = ["sidecar_rel"]
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
-#: examples per operation and mode (7 operations x 2 modes)
+#: examples per operation and mode (8 operations x 2 modes)
 EXAMPLES = 100
 
 
 def test_no_5xx_and_answers_as_documented(sidecar_factory: Any) -> None:
     """Schemathesis's strategies driven here rather than by its pytest plugin (which reads a private
     attribute pytest 9 no longer has): each operation, valid inputs then invalid ones."""
-    sc = sidecar_factory(limits={"bodyLimit": 65536})
+    # with OTLP configured, so that POST /v1/metrics (protobuf and OTLP/JSON bodies) is fuzzed too
+    otlp = {"ingest": {"otlp": {"metrics": {"http.server.request.duration": "latency_ms"}}}}
+    sc = sidecar_factory(limits={"bodyLimit": 65536}, spec=otlp)
     schema = schemathesis.openapi.from_url(f"{sc.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 7
+    assert "/v1/metrics" in {op.path for op in operations}
+    assert len(operations) >= 8
     counts: dict[str, int] = {}
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

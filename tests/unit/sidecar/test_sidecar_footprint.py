@@ -1,6 +1,7 @@
 """What a sidecar process loads: never scipy (~15 MB, chi2_critical is computed without it), the
 Kubernetes client or kopf (operator and CLI only), nor redis-py unless Redis is configured, nor
-prometheus-client unless it scrapes the app (the exposition is written by exposition.py); nor the numpy
+prometheus-client unless it scrapes the app (the exposition is written by exposition.py), nor protobuf
+and the OTLP classes unless ``spec.ingest.otlp`` is configured; nor the numpy
 submodules that ``import numpy`` itself leaves unloaded (numpy.polynomial, numpy.linalg: the
 calibration's Gauss-Hermite rule is written out, not computed with LAPACK at import)."""
 
@@ -30,7 +31,7 @@ async def run():
     await rt.stop()
 
 asyncio.run(run())
-heavy = {"scipy", "kubernetes", "kopf", "redis", "yaml", "prometheus_client"}
+heavy = {"scipy", "kubernetes", "kopf", "redis", "yaml", "prometheus_client", "google", "opentelemetry"}
 lazy_numpy = ("numpy.polynomial", "numpy.linalg", "numpy.random", "numpy.fft")  # (np.median loads numpy.ma)
 ours = {m.split(".")[0] for m in sys.modules} & heavy
 ours |= {m for m in set(sys.modules) - numpy_own if m.startswith(lazy_numpy)}
@@ -38,7 +39,7 @@ print(sorted(ours))
 """
 
 
-def test_sidecar_imports_no_scipy_kubernetes_redis_nor_lazy_numpy_parts() -> None:
+def test_sidecar_imports_no_scipy_kubernetes_redis_otlp_nor_lazy_numpy_parts() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
     )

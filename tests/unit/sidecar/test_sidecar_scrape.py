@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftwatch.sidecar.scrape import ScrapeConverter, representative
+from driftwatch.sidecar.buckets import representative
+from driftwatch.sidecar.scrape import ScrapeConverter
 
 HIST = """# TYPE lat_seconds histogram
 lat_seconds_bucket{le="0.1"} %d

@@ -657,9 +657,10 @@ class NumericMonitor(StateMachine):
         Stable: the engine call behind automatic adoption and ``driftwatch ack --adopt``.
 
         The baseline's location and spread move to the new regime's (smooth median and MAD of the
-        standardised values, then the scale CUSUMs' mean |d|: ``_rereference_scale``); its transform, seasonal shape, autocorrelation, tails and thresholds stay
-        -- they describe the stream's character, which a level change does not alter. With fewer than
-        20 values (or no baseline yet) the stream learns a new baseline from scratch."""
+        standardised values, then the scale CUSUMs' mean |d|: ``_rereference_scale``); its transform,
+        seasonal shape, autocorrelation, tails and thresholds stay -- they describe the stream's
+        character, which a level change does not alter. With fewer than 20 values (or no baseline yet)
+        the stream learns a new baseline from scratch."""
         if values is None:
             vals = self._to64(self.ring)
             ts = self.ring_ts if self.ring_ts.size == self.ring.size and self.ring_ts.size else None

@@ -58,7 +58,7 @@ def robust_scale(x: np.ndarray) -> tuple[float, float]:
     return med, mad
 
 
-@dataclass
+@dataclass(slots=True)
 class Standardizer:
     """Raw value -> detector input: log?, robust z, Huber clip, exact re-standardisation."""
 

@@ -8,7 +8,7 @@ with deterministic ids. It holds no clock and does no I/O: timestamps and indice
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Real
 from typing import Any
@@ -355,12 +355,17 @@ class Engine:
     # -- views ----------------------------------------------------------------------------------------
 
     def streams(self) -> list[StreamStatus]:
-        out = []
+        return list(self.iter_streams())
+
+    def iter_streams(self) -> Iterator[StreamStatus]:
+        """Every stream's status, built one at a time: a reader that keeps only what it needs of each
+        (the sidecar's metric rows, its status JSON) never holds all of them at once -- with 1,000
+        streams their summaries are ~10 MB, which the allocator keeps once it has held them."""
         spec = self.spec.sensitivity
         for st in self._streams.values():
             m = st.monitor
             score = float(m.score)
-            out.append(
+            yield (
                 StreamStatus(
                     feature=st.feature,
                     key=st.key,
@@ -381,7 +386,6 @@ class Engine:
                     since_onset=m.since_onset_summary(),
                 )
             )
-        return out
 
     def band(
         self, feature: str, key: str, n: int, ts: np.ndarray | None = None

@@ -24,7 +24,7 @@ import orjson
 
 from driftwatch.detect import Engine, StreamStatus
 from driftwatch.detect.summaries import Moments
-from driftwatch.sidecar.encode import dumps_list
+from driftwatch.sidecar.encode import dumps, join_list
 from driftwatch.sidecar.worker import EngineWorker
 from driftwatch.vocab.states import State, phase_of
 
@@ -129,14 +129,21 @@ class StreamViews:
 
 
 def _build(engine: Engine, version: int, json: bool) -> _View:
-    """On the engine thread."""
+    """On the engine thread. Stream by stream: only the rows and the JSON text are kept, never every
+    stream's status at once (with 1,000 streams that peak left ~8 MB more resident after each build).
+    ``cost`` is the rows' share (what ``rows`` compares with ``CHEAP``), without the JSON's."""
     t0 = time.perf_counter()
-    streams = engine.streams()
-    rows = [_row(s) for s in streams]
-    cost = time.perf_counter() - t0
-    fragment = None
-    if json:
-        fragment = dumps_list(s.to_dict() for s in streams)
+    rows: list[StreamRow] = []
+    parts: list[bytes] = []
+    writing = 0.0
+    for s in engine.iter_streams():
+        rows.append(_row(s))
+        if json:
+            t1 = time.perf_counter()
+            parts.append(dumps(s.to_dict()))
+            writing += time.perf_counter() - t1
+    cost = time.perf_counter() - t0 - writing
+    fragment = join_list(parts) if json else None
     return _View(version, rows, fragment, time.monotonic(), cost)
 
 

@@ -10,7 +10,6 @@ category made every later checkpoint, summary, event flush and ``/v1/status`` fa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -51,16 +50,11 @@ def _scrub(v: Any) -> Any:
     return v
 
 
-def dumps_list(items: Iterable[Any]) -> orjson.Fragment:
-    """A JSON array serialised item by item, to embed in a larger document. For megabyte-sized
-    lists built off the event loop: one orjson call holds the GIL (and so stalls the loop) for its
-    whole length; one call per item lets the loop in between."""
-    return join_list(list(map(dumps, items)))
-
-
 def join_list(parts: list[bytes]) -> orjson.Fragment:
-    """Serialised items as one JSON array to embed in a larger document: the text is copied once
-    (``b"[" + b",".join(...) + b"]"`` copies it twice, a megabyte more at the peak)."""
+    """Items serialised one by one (``dumps``) as one JSON array to embed in a larger document. For
+    megabyte-sized lists built off the event loop: one orjson call holds the GIL (and so stalls the
+    loop) for its whole length; one call per item lets the loop in between, and the items' dicts can be
+    built one at a time. The text is copied once (``b"[" + b",".join(...) + b"]"`` copies it twice)."""
     pieces = [b"["]
     for p in parts:
         pieces += (p, b",")

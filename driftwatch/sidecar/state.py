@@ -18,7 +18,7 @@ import orjson
 
 from driftwatch.detect import Engine
 from driftwatch.sidecar.admission import Admission
-from driftwatch.sidecar.encode import dumps, dumps_list
+from driftwatch.sidecar.encode import dumps, join_list
 from driftwatch.sidecar.events import DriftEvents, EventKey
 from driftwatch.sidecar.ingest import IngestCounters
 from driftwatch.sidecar.queue import StreamKey
@@ -95,10 +95,12 @@ def restore(
 
 
 def encode(engine: Engine, side: SidecarState, pod: str, started: float | None = None) -> bytes:
-    """On the engine thread; the engine's streams one by one (``dumps_list``). ``started``: when the
-    checkpoint began -- every sample answered 202 before then is in it (docs/sidecar.md)."""
-    doc = engine.to_dict()
-    doc["streams"] = dumps_list(doc.get("streams") or [])
+    """On the engine thread; the engine's streams built and serialised one by one (the loop gets the GIL
+    in between, and no more than one stream's dict exists at a time: all of them at once were tens of
+    MB with 1,000 streams, which the allocator then kept). ``started``: when the checkpoint began --
+    every sample answered 202 before then is in it (docs/sidecar.md)."""
+    doc = engine.to_dict(streams=False)
+    doc["streams"] = join_list([dumps(s) for s in engine.iter_stream_dicts()])
     now = time.time()
     return dumps(
         {

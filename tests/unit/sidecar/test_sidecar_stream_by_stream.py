@@ -10,7 +10,7 @@ import orjson
 
 from driftwatch.detect import Engine
 from driftwatch.sidecar import state
-from driftwatch.sidecar.encode import dumps, join_list
+from driftwatch.sidecar.encode import dumps, dumps_array, fragment_array, with_member
 from driftwatch.sidecar.redis_sync import _summary
 from driftwatch.sidecar.views import _build, _row
 from driftwatch.vocab.spec import MonitorSpec
@@ -37,13 +37,15 @@ def test_rows_and_status_json_equal_the_whole_list() -> None:
     assert view.version == 7
     assert view.rows == [_row(s) for s in whole]
     assert view.json is not None
-    assert _text(view.json) == _text(join_list([dumps(s.to_dict()) for s in whole]))
+    assert _text(view.json) == orjson.dumps([s.to_dict() for s in whole], option=orjson.OPT_SERIALIZE_NUMPY)
     assert _build(eng, 8, json=False).json is None
 
 
-def test_join_list_is_a_json_array() -> None:
+def test_arrays_and_members_are_json() -> None:
     for items in ([], [1], [{"a": [1, 2]}, "x", None]):
-        assert orjson.loads(_text(join_list([orjson.dumps(i) for i in items]))) == items
+        assert orjson.loads(bytes(dumps_array(iter(items)))) == items
+        assert orjson.loads(_text(fragment_array(items))) == items
+        assert orjson.loads(with_member(b'{"v":1}', "items", dumps_array(items))) == {"v": 1, "items": items}
 
 
 def test_checkpoint_and_summary_equal_the_whole_documents() -> None:

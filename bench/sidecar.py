@@ -6,7 +6,11 @@ this tree and, with ``--before REF``, the sidecar of another commit (``git archi
 temporary directory) -- so "before/after" is measured under the same load, not quoted from another day.
 
     .venv/bin/python bench/sidecar.py [--duration 5] [--repeat 2] [--before main] [--quick]
+    .venv/bin/python bench/sidecar.py --footprint [--before main]
     .venv/bin/python bench/sidecar.py --scrape-storm [--before main]
+
+``--footprint`` prints only the start and RSS rows (no wrk): start to ready, then RSS idle (after a few
+single-sample requests), with 1,000 streams, and with Redis.
 
 ``--scrape-storm`` runs another table instead: each sidecar with 1,000 streams takes 1,000-sample
 bodies for ``--duration`` seconds, alone and then beside ``wrk -c4`` getting ``/metrics`` back to back
@@ -17,17 +21,23 @@ Rows, per request shape (single sample; 1,000-sample ``{"samples": [...]}`` bodi
 bodies; 100 ten-feature wide objects): throughput achieved / per server CPU-second, wrk's p99 latency
 at saturation, and the sidecar's event-loop stall (p99 / max of its ``driftwatch_event_loop_stall_seconds``
 histogram over that run -- the loop's lag less its thread's wait for a CPU -- with the lag's max beside
-it; bucket upper bounds). Then p99 at a paced 5,000 requests/s, start to ready,
+it; bucket upper bounds). Then p99 at a paced 5,000 requests/s, start to ready (the median of
+``--starts`` fresh starts of each server, interleaved, with the CPU time the process used until ready),
 and RSS idle and with 1,000 active (key, feature) streams (and with Redis configured, when
 ``redis-server`` is installed). On a shared machine every load row is the best of ``--repeat``
 interleaved runs (the one with most requests per CPU-second), and the load average is printed.
 Needs Debian's ``wrk`` (scripts/install-system-deps.sh). Loopback only, bounded in time; progress on
 stderr, the table on stdout.
+
+Every tree is byte-compiled before anything starts: an image ships (or writes on first start) its
+``.pyc`` files, while a checkout run with ``PYTHONDONTWRITEBYTECODE`` would compile every module from
+source at every start and charge that to the sidecar.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import os
@@ -35,6 +45,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -146,7 +157,7 @@ class Server:
     def sidecar(self) -> bool:
         return self.root is not None
 
-    def start(self) -> Server:
+    def start(self, probe_lag: bool = True) -> Server:
         env = {**os.environ, "POD_NAME": "bench"}
         if self.root is None:
             cmd = [PY, "-c", EMPTY_SERVER, str(self.port)]
@@ -175,7 +186,7 @@ class Server:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(pinned(self.core, cmd), env=env, cwd=self.root or ROOT)
         self._wait(probe or f"http://127.0.0.1:{self.port}/", t0)
-        if self.sidecar:
+        if self.sidecar and probe_lag:
             self.has_lag = LAG in self.metrics_text()
         return self
 
@@ -244,6 +255,32 @@ def git_tree(ref: str, into: Path) -> Path:
             cmd = ["cc", "-O2", "-shared", "-fPIC", f"-I{include}", str(into / src), "-o", str(out)]
             subprocess.run(cmd, check=True)
     return into
+
+
+def byte_compile(root: Path) -> None:
+    """``.pyc`` files for a tree's package, as the image has them (``PYTHONDONTWRITEBYTECODE`` on this
+    machine would otherwise make every start compile every module from source)."""
+    if not compileall.compile_dir(str(root / "driftwatch"), quiet=1):
+        raise RuntimeError(f"byte-compiling {root} failed")
+
+
+def start_times(servers: list[Server], starts: int) -> list[str]:
+    """Each server started ``starts`` times afresh, interleaved (one of each, then again), stopped once
+    ready: the median spawn-to-ready wall time and, beside it, the median CPU time until ready."""
+    walls: list[list[float]] = [[] for _ in servers]
+    cpus: list[list[float]] = [[] for _ in servers]
+    for _ in range(starts):
+        for i, s in enumerate(servers):
+            fresh = Server(s.name, s.root, s.core, s.workdir, redis_url=s.redis_url, scan=s.scan)
+            try:
+                fresh.start(probe_lag=False)
+                walls[i].append(fresh.ready_s)
+                cpus[i].append(fresh.ready_cpu_s)
+            finally:
+                fresh.stop()
+    return [
+        f"{statistics.median(w):.2f} ({statistics.median(c):.2f})" for w, c in zip(walls, cpus, strict=True)
+    ]
 
 
 # --- load --------------------------------------------------------------------------------------------------
@@ -504,6 +541,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="interleaved runs per row, each server's best kept")
     ap.add_argument("--before", metavar="REF", help="also run the sidecar of this git commit (e.g. main)")
     ap.add_argument("--quick", action="store_true", help="1 s runs, no repeats (smoke test: noisy numbers)")
+    ap.add_argument("--starts", type=int, default=5, help="fresh starts per server, start to ready's median")
+    ap.add_argument(
+        "--footprint",
+        action="store_true",
+        help="instead: only start to ready and the RSS rows (no wrk load)",
+    )
     ap.add_argument(
         "--scan",
         action="store_true",
@@ -517,10 +560,13 @@ def main() -> int:
     args = ap.parse_args()
     dur = 1.0 if args.quick else args.duration
     repeat = 1 if args.quick else args.repeat
-    if not shutil.which("wrk"):
+    starts = 1 if args.quick else max(1, args.starts)
+    if not args.footprint and not shutil.which("wrk"):
         print("bench/sidecar.py needs wrk: bash scripts/install-system-deps.sh", file=sys.stderr)
         return 1
     srv_core, load_core = cores()
+    if srv_core != load_core:  # the bench's own polling and posting stay off the servers' core
+        os.sched_setaffinity(0, {int(load_core)})
     tmp = Path(tempfile.mkdtemp(prefix="dw-bench-"))
     if args.scrape_storm:
         return storm_table(args.before, dur, repeat, srv_core, load_core, tmp)
@@ -540,57 +586,23 @@ def main() -> int:
             Server("sidecar, Redis, spec.scan", ROOT, srv_core, tmp, redis_url=redis.url, scan=True)
         )
     try:
+        for root in {s.root for s in servers if s.root is not None}:
+            log(f"byte-compiling {root}")
+            byte_compile(root)
+        log(f"start to ready: {starts} fresh starts per server, interleaved")
+        ready = start_times(servers, starts)
         for s in servers:
             log(f"starting {s.name}")
             s.start()
             stops.append(s.stop)
-        one = json.dumps({"samples": [{"feature": "latency_ms", "value": 123.4}]})
-        log("warm-up")
-        for s in servers:  # the first requests pay lazy imports and the engine's first allocations
-            load(s, one, 1, 8, load_core)
-
-        samples = [{"feature": "latency_ms", "value": 100.0 + (i % 97)} for i in range(1000)]
-        column = {"feature": "latency_ms", "values": [100.0 + (i % 97) * 0.5 for i in range(10_000)]}
-        wide = [{"values": {f: 10.0 + (i % 13) for f in FEATURES}} for i in range(100)]
-        shapes: list[tuple[str, str, int, int, str]] = [
-            ("single sample", one, 32, 1, ">= 0.8"),
-            ("samples form, 1,000/body", json.dumps({"samples": samples}), 8, 1000, ">= 1,500,000"),
-            ("column form, 10,000/body", json.dumps(column), 4, 10_000, ""),
-            ("100 x 10-feature wide objects", json.dumps(wide), 8, 1000, ""),
-        ]
-        for title, body, conns, per, target in shapes:
-            log(f"{title}: {repeat} x {dur:g}s per server")
-            runs = best(servers, body, dur, conns, load_core, repeat)
-            rows += shape_rows(title, servers, runs, per, target, "max <= 10")
-
-        log("paced 5,000 requests/s")
-        calm: list[Run] = []
-        handler: list[str] = []
-        for s in servers:
-            before = s.histogram(LATENCY) if s.sidecar else {}
-            tries = [paced(s, one, dur, 5000, load_core) for _ in range(repeat)]
-            calm.append(min(tries, key=lambda r: r.p99_ms))  # each server's calmest run
-            own = _quantile(_delta(before, s.histogram(LATENCY)), 0.99) if s.sidecar else float("nan")
-            handler.append(f"; handler <= {own * 1000:g}" if s.sidecar else "")
-        rows.append(
-            Row(
-                "p99 latency at a paced 5,000 requests/s (ms)",
-                [f"{r.p99_ms:.2f} ({r.rps:,.0f}/s){h}" for r, h in zip(calm, handler, strict=True)],
-                "",
-                "< 5",
-            )
-        )
-        rows.append(
-            Row(
-                "  event-loop stall p99 / max at 5,000 requests/s (ms)",
-                [fmt_lag(r, s) for r, s in zip(calm, servers, strict=True)],
-                "",
-                "max <= 10",
-            )
-        )
-
-        ready = [f"{s.ready_s:.2f} ({s.ready_cpu_s:.2f})" for s in servers]
-        rows.append(Row("start to ready, s (CPU s until then)", ready, "", "< 0.5"))
+        if args.footprint:
+            log("warm-up: 20 single-sample requests")
+            for s in servers:  # the first requests pay lazy imports and the engine's first allocations
+                for _ in range(20):
+                    post(s.url, {"samples": [{"feature": "latency_ms", "value": 123.4}]})
+        else:
+            rows += load_rows(servers, dur, repeat, load_core)
+        rows.append(Row(f"start to ready, s (CPU s until then), median of {starts}", ready, "", "< 0.5"))
         idle = [rss_mb(s.pid) for s in servers]
         rows.append(Row("RSS idle (MB)", [f"{v:.0f}" for v in idle]))
         log("1,000 streams")
@@ -606,15 +618,74 @@ def main() -> int:
                 stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print("cells: achieved / per server CPU-second (what one dedicated core delivers); p99: wrk, best run;")
-    print("event-loop stall: the sidecar's own probe, lag less the loop thread's wait for a CPU (the lag's")
-    print("max in brackets), bucket upper bounds; ratios: sidecar / empty aiohttp")
-    print(
-        f"sidecar bench: servers on core {srv_core}, wrk on core {load_core}, {dur:g}s per run, best of "
-        f"{repeat}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
-    )
+    if args.footprint:
+        print("start to ready: spawn to the first 200 from /readyz (the empty handler: its first answer),")
+        print("median wall time of fresh starts with the median CPU time until then in brackets; RSS idle:")
+        print("after 20 single-sample requests")
+        print(
+            f"sidecar footprint: servers on core {srv_core}, {os.cpu_count()} cores, load average "
+            f"{os.getloadavg()[0]:.1f} at the end"
+        )
+    else:
+        print("cells: achieved / per server CPU-second (what one dedicated core delivers); p99: wrk, best")
+        print("run; event-loop stall: the sidecar's own probe, lag less the loop thread's wait for a CPU")
+        print("(the lag's max in brackets), bucket upper bounds; ratios: sidecar / empty aiohttp")
+        print(
+            f"sidecar bench: servers on core {srv_core}, wrk on core {load_core}, {dur:g}s per run, best of "
+            f"{repeat}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+        )
     print_table(["measure", *[s.name for s in servers], "sidecar / empty", "target"], rows)
     return 0
+
+
+def load_rows(servers: list[Server], dur: float, repeat: int, load_core: str) -> list[Row]:
+    """The wrk rows: each request shape at saturation, then p99 at a paced 5,000 requests/s."""
+    rows: list[Row] = []
+    one = json.dumps({"samples": [{"feature": "latency_ms", "value": 123.4}]})
+    log("warm-up")
+    for s in servers:  # the first requests pay lazy imports and the engine's first allocations
+        load(s, one, 1, 8, load_core)
+
+    samples = [{"feature": "latency_ms", "value": 100.0 + (i % 97)} for i in range(1000)]
+    column = {"feature": "latency_ms", "values": [100.0 + (i % 97) * 0.5 for i in range(10_000)]}
+    wide = [{"values": {f: 10.0 + (i % 13) for f in FEATURES}} for i in range(100)]
+    shapes: list[tuple[str, str, int, int, str]] = [
+        ("single sample", one, 32, 1, ">= 0.8"),
+        ("samples form, 1,000/body", json.dumps({"samples": samples}), 8, 1000, ">= 1,500,000"),
+        ("column form, 10,000/body", json.dumps(column), 4, 10_000, ""),
+        ("100 x 10-feature wide objects", json.dumps(wide), 8, 1000, ""),
+    ]
+    for title, body, conns, per, target in shapes:
+        log(f"{title}: {repeat} x {dur:g}s per server")
+        runs = best(servers, body, dur, conns, load_core, repeat)
+        rows += shape_rows(title, servers, runs, per, target, "max <= 10")
+
+    log("paced 5,000 requests/s")
+    calm: list[Run] = []
+    handler: list[str] = []
+    for s in servers:
+        before = s.histogram(LATENCY) if s.sidecar else {}
+        tries = [paced(s, one, dur, 5000, load_core) for _ in range(repeat)]
+        calm.append(min(tries, key=lambda r: r.p99_ms))  # each server's calmest run
+        own = _quantile(_delta(before, s.histogram(LATENCY)), 0.99) if s.sidecar else float("nan")
+        handler.append(f"; handler <= {own * 1000:g}" if s.sidecar else "")
+    rows.append(
+        Row(
+            "p99 latency at a paced 5,000 requests/s (ms)",
+            [f"{r.p99_ms:.2f} ({r.rps:,.0f}/s){h}" for r, h in zip(calm, handler, strict=True)],
+            "",
+            "< 5",
+        )
+    )
+    rows.append(
+        Row(
+            "  event-loop stall p99 / max at 5,000 requests/s (ms)",
+            [fmt_lag(r, s) for r, s in zip(calm, servers, strict=True)],
+            "",
+            "max <= 10",
+        )
+    )
+    return rows
 
 
 def storm_table(before: str | None, dur: float, repeat: int, srv_core: str, load_core: str, tmp: Path) -> int:
@@ -624,6 +695,8 @@ def storm_table(before: str | None, dur: float, repeat: int, srv_core: str, load
     servers.append(Server("sidecar", ROOT, srv_core, tmp))
     try:
         for s in servers:
+            assert s.root is not None
+            byte_compile(s.root)
             log(f"starting {s.name}")
             s.start()
         rows = scrape_storm(servers, dur, repeat, load_core)

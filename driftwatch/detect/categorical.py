@@ -61,6 +61,7 @@ class CategoricalMonitor(StateMachine):
     kind: ClassVar[str] = "categorical"
     WINDOW = 200
     NAME_MAX = 48
+    __slots__ = ("baseline", "current", "fixed", "ring", "test")
 
     def __init__(
         self,

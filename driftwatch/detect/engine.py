@@ -8,7 +8,7 @@ with deterministic ids. It holds no clock and does no I/O: timestamps and indice
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Real
 from typing import Any
@@ -355,12 +355,17 @@ class Engine:
     # -- views ----------------------------------------------------------------------------------------
 
     def streams(self) -> list[StreamStatus]:
-        out = []
+        return list(self.iter_streams())
+
+    def iter_streams(self) -> Iterator[StreamStatus]:
+        """Every stream's status, built one at a time: a reader that keeps only what it needs of each
+        (the sidecar's metric rows, its status JSON) never holds all of them at once -- with 1,000
+        streams their summaries are ~10 MB, which the allocator keeps once it has held them."""
         spec = self.spec.sensitivity
         for st in self._streams.values():
             m = st.monitor
             score = float(m.score)
-            out.append(
+            yield (
                 StreamStatus(
                     feature=st.feature,
                     key=st.key,
@@ -381,7 +386,6 @@ class Engine:
                     since_onset=m.since_onset_summary(),
                 )
             )
-        return out
 
     def band(
         self, feature: str, key: str, n: int, ts: np.ndarray | None = None
@@ -425,49 +429,61 @@ class Engine:
         inside, before, _ = st.win_counts
         return f"{st.note}: {inside} values in it so far, {before} earlier ones ignored"
 
-    def summary(self) -> dict[str, Any]:
-        """The mergeable per-pod summary (contracts.md section 2), JSON-safe."""
-        streams = []
-        for s in self.streams():
+    def summary(self, streams: bool = True) -> dict[str, Any]:
+        """The mergeable per-pod summary (contracts.md section 2), JSON-safe. ``streams=False``: without
+        its ``streams`` list, for a caller that writes them one by one from ``iter_summaries``."""
+        doc: dict[str, Any] = {"version": 1}
+        if streams:
+            doc["streams"] = list(self.iter_summaries())
+        return doc
+
+    def iter_summaries(self) -> Iterator[dict[str, Any]]:
+        """The summary's stream entries, built one at a time (see ``iter_streams``)."""
+        for s in self.iter_streams():
             d = s.to_dict()
             for opt in ("adopted_at", "since_onset"):  # only streams that have one carry it (contracts.md)
                 if d[opt] is None:
                     del d[opt]
             for k in ("rejected", "baseline_source", "note", "rejected_reasons"):
                 del d[k]
-            streams.append(d)
-        return {"version": 1, "streams": streams}
+            yield d
 
     # -- checkpoints ----------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, streams: bool = True) -> dict[str, Any]:
+        """The checkpoint, JSON-safe. ``streams=False``: without its ``streams`` list, for a caller that
+        serialises them one by one from ``iter_stream_dicts`` (never all of them at once in memory)."""
+        doc: dict[str, Any] = {
             "version": 1,
             "name": self.name,
             "keys": list(self._keys),
             "overflowed": self.overflowed,
-            "streams": [
-                {
-                    "feature": st.feature,
-                    "key": st.key,
-                    "kind": st.kind,
-                    "position": st.position,
-                    "since": st.since,
-                    "adopted_at": st.adopted_at,
-                    "monitor": type(st.monitor).__name__,
-                    "state": st.monitor.to_dict(),
-                    "baseline": {
-                        "source": st.source,
-                        "note": st.note,
-                        "reasons": dict(st.reasons),
-                        "waiting": st.waiting,
-                        "counts": list(st.win_counts),
-                        "collected": [v for a in st.collected for v in a.tolist()],
-                    },
-                }
-                for st in self._streams.values()
-            ],
         }
+        if streams:
+            doc["streams"] = list(self.iter_stream_dicts())
+        return doc
+
+    def iter_stream_dicts(self) -> Iterator[dict[str, Any]]:
+        """The checkpoint's stream entries, built one at a time."""
+        for st in self._streams.values():
+            yield {
+                "feature": st.feature,
+                "key": st.key,
+                "kind": st.kind,
+                "position": st.position,
+                "since": st.since,
+                "adopted_at": st.adopted_at,
+                "monitor": type(st.monitor).__name__,
+                "state": st.monitor.to_dict(),
+                "baseline": {
+                    "source": st.source,
+                    "note": st.note,
+                    "reasons": dict(st.reasons),
+                    "waiting": st.waiting,
+                    "counts": list(st.win_counts),
+                    "collected": [v for a in st.collected for v in a.tolist()],
+                },
+            }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], spec: Any, name: str | None = None) -> Engine:

@@ -131,7 +131,7 @@ class Step:
     detector: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Arrays:
     """Everything the loop reads and writes, for one stream."""
 

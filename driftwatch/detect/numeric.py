@@ -35,7 +35,7 @@ from .base import EventType, State, Transition, severity_of, statistic_score
 from .calibration import level_innovations
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
 from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, run
-from .numeric_fit import MIN_SCALE_BASELINE, Baseline, Design, baseline_info, fit
+from .numeric_fit import DESIGN, MIN_SCALE_BASELINE, Baseline, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
 from .summaries import NumericSummary
@@ -83,6 +83,38 @@ class NumericMonitor(StateMachine):
     RING = 256  # recent raw values kept for evidence and adoption
     SLOW_BLOCK = 8192
     SLOW_RATE = 0.08
+    __slots__ = (
+        "_described",
+        "adopt_after",
+        "adopt_after_seconds",
+        "adopted",
+        "arr",
+        "base_n",
+        "baseline",
+        "bl",
+        "buffer",
+        "buffer_ts",
+        "current",
+        "design",
+        "drift_since",
+        "drift_since_ts",
+        "first_n",
+        "frozen",
+        "learned",
+        "note",
+        "onset",
+        "onset_fed",
+        "pending",
+        "ring",
+        "ring_ts",
+        "seasonal_learning",
+        "seasonality",
+        "stride",
+        "transform",
+        "ts_first",
+        "ts_last",
+        "unit",
+    )
 
     def __init__(
         self,
@@ -103,7 +135,7 @@ class NumericMonitor(StateMachine):
         # samples of Drifting before adoption: 0 never (or by time), None twice the baseline's size
         self.adopt_after = None if adopt_after is None else int(adopt_after)
         self.adopt_after_seconds = float(adopt_after_seconds)
-        self.design = Design()
+        self.design = DESIGN
         self.drift_since = 0  # samples seen when the current drift began
         self.drift_since_ts: float | None = None
         self.adopted = 0

@@ -45,7 +45,7 @@ def period_of(mode: str) -> float:
     return WEEK if mode == "weekly" else DAY
 
 
-@dataclass
+@dataclass(slots=True)
 class SeasonalProfile:
     """Level and spread per bin of a cycle, for ``y`` already log-transformed where the stream is.
 

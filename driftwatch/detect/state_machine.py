@@ -32,6 +32,17 @@ def first_run(normal: np.ndarray, carry: int, length: int) -> tuple[int, int]:
 class StateMachine(StreamMonitor):
     """Shared plumbing: counters, severity thresholds, and the state part of ``to_dict``."""
 
+    __slots__ = (
+        "alarm_detector",
+        "budget",
+        "critical",
+        "min_samples",
+        "normal_run",
+        "recovery",
+        "warning",
+        "window",
+    )
+
     def __init__(
         self, min_samples: int, window: int, budget: float, recovery: int, warning: float, critical: float
     ):

@@ -24,7 +24,7 @@ LEVEL = 0.9
 MIN_EXCEEDANCES = 10
 
 
-@dataclass
+@dataclass(slots=True)
 class TailModel:
     """P(R > r) for r beyond ``t``: ``zeta * (1 + xi (r - t) / sigma) ** (-1 / xi)``.
 

@@ -115,7 +115,7 @@ def smooth_scale(x: np.ndarray) -> tuple[float, float]:
     return med, mad
 
 
-@dataclass
+@dataclass(slots=True)
 class Standardizer:
     """Raw value -> detector input: log?, robust z, Huber clip, exact re-standardisation."""
 

@@ -10,6 +10,8 @@ class Tumbling:
     progress. Only the samples that end up in those two blocks are summarised, so a 100k batch costs
     at most two blocks of sketch work."""
 
+    __slots__ = ("cur", "fill", "make", "prev", "size")
+
     def __init__(self, size: int, make: Any) -> None:
         self.size = size
         self.make = make

@@ -51,8 +51,32 @@ def _scrub(v: Any) -> Any:
     return v
 
 
-def dumps_list(items: Iterable[Any]) -> orjson.Fragment:
-    """A JSON array serialised item by item, to embed in a larger document. For megabyte-sized
-    lists built off the event loop: one orjson call holds the GIL (and so stalls the loop) for its
-    whole length; one call per item lets the loop in between."""
-    return orjson.Fragment(b"[" + b",".join(map(dumps, items)) + b"]")
+def dumps_array(items: Iterable[Any]) -> bytearray:
+    """A JSON array written item by item into one buffer. For megabyte-sized lists built off the event
+    loop: one orjson call holds the GIL (and so stalls the loop) for its whole length, one per item lets
+    the loop in between; ``items`` can be built one at a time (a generator), so their dicts never exist
+    all at once; and each item's bytes are freed as soon as they are copied -- kept in a list, orjson's
+    output buffers (~3x their length each) held 17 MB for a 5 MB checkpoint of 1,000 streams."""
+    out = bytearray(b"[")
+    for item in items:
+        out += dumps(item)
+        out += b","
+    if len(out) > 1:
+        out[-1:] = b"]"
+    else:
+        out += b"]"
+    return out
+
+
+def fragment_array(items: Iterable[Any]) -> orjson.Fragment:
+    """``dumps_array`` as a fragment to embed in a larger document (``dumps``)."""
+    return orjson.Fragment(bytes(dumps_array(items)))
+
+
+def with_member(head: bytes, key: str, value: bytes | bytearray) -> bytes:
+    """JSON object ``head`` (a non-empty object as ``dumps`` writes it) with the member ``key``:
+    ``value`` (JSON text) appended, in one copy of ``value`` -- ``dumps`` of a document around a
+    fragment copies it into a growing buffer, twice its size at the peak."""
+    if not (head.startswith(b"{") and head.endswith(b"}") and len(head) > 2):
+        raise ValueError("with_member needs a non-empty JSON object")
+    return b"".join((head[:-1], b",", dumps(key), b":", value, b"}"))

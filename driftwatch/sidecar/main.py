@@ -14,9 +14,8 @@ import logging
 import signal
 import sys
 
-from aiohttp import web
-
 from driftwatch.sidecar import settings as settings_mod
+from driftwatch.sidecar import tls
 from driftwatch.sidecar.memory import limit_arenas, single_threaded_blas
 from driftwatch.vocab.spec import ConfigError
 
@@ -24,7 +23,10 @@ log = logging.getLogger("driftwatch.sidecar")
 
 
 async def serve(s: settings_mod.Settings) -> int:
-    from driftwatch.sidecar.runtime import Runtime  # numpy loads here
+    # aiohttp is loaded by main() through tls.import_aiohttp (without the system's CAs); numpy loads here
+    from aiohttp import web
+
+    from driftwatch.sidecar.runtime import Runtime
 
     # The engine runs on a thread of its own (worker.py). While it holds the GIL, the event loop waits
     # up to this long for it after every poll: 1 ms instead of Python's 5 keeps those waits far below
@@ -96,6 +98,7 @@ def main(argv: list[str]) -> int:
     )
     args = ap.parse_args(argv)
     single_threaded_blas()  # before anything imports numpy (the runtime does, in serve)
+    tls.import_aiohttp()  # before anything imports aiohttp: see tls.py
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

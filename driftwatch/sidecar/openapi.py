@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftwatch import __version__
+from driftwatch import version
 from driftwatch.detect.engine import OVERFLOW_KEY
 from driftwatch.sidecar.settings import Settings
 from driftwatch.sidecar.validate import MAX_CATEGORY_LEN, MAX_ID_LEN, MAX_KEY_LEN, REASONS
@@ -365,7 +365,7 @@ def document(s: Settings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "DriftWatch sidecar",
-            "version": __version__,
+            "version": version(),  # read when served: importlib.metadata is not worth ~50 ms of start
             "description": f"Monitor {s.namespace}/{s.monitor}.",
         },
         "paths": {

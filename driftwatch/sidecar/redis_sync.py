@@ -30,7 +30,7 @@ from driftwatch.detect import Engine
 from driftwatch.redisconn import redact, redact_text
 from driftwatch.sidecar import shutdown, state
 from driftwatch.sidecar.commands import Commands
-from driftwatch.sidecar.encode import dumps, dumps_list
+from driftwatch.sidecar.encode import dumps, fragment_array
 from driftwatch.sidecar.events import DriftEvents
 from driftwatch.sidecar.reservoirs import Reservoirs
 from driftwatch.sidecar.settings import Settings
@@ -298,7 +298,7 @@ class RedisSync:
 
 
 def _summary(engine: Engine, pod: str) -> bytes:
-    """``engine.summary()`` plus pod and time, serialised on the engine thread."""
-    doc = engine.summary()
-    doc["streams"] = dumps_list(doc.get("streams") or [])
+    """``engine.summary()`` plus pod and time, serialised on the engine thread stream by stream."""
+    doc = engine.summary(streams=False)
+    doc["streams"] = fragment_array(engine.iter_summaries())
     return dumps({**doc, "pod": pod, "time": time.time()})

@@ -30,7 +30,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftwatch.sidecar import buckets as hist
-from driftwatch.sidecar import shutdown
+from driftwatch.sidecar import shutdown, tls
 from driftwatch.sidecar.ingest import Ingest
 from driftwatch.sidecar.settings import ScrapeSettings
 
@@ -132,7 +132,11 @@ class Scraper:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=min(10.0, max(1.0, self.cfg.interval)))
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        # an https target is verified with a context of our own (system CAs, host name): aiohttp's
+        # default one holds no CAs in the sidecar (tls.py); loading the bundle is blocking file I/O
+        ctx = await asyncio.to_thread(tls.client_context) if self.cfg.url.startswith("https://") else None
+        connector = aiohttp.TCPConnector(ssl=ctx) if ctx is not None else None
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             while True:
                 shutdown.check()
                 t0 = time.monotonic()

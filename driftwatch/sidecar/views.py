@@ -19,6 +19,7 @@ import asyncio
 import struct
 import time
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -27,7 +28,7 @@ import orjson
 
 from driftwatch.detect import Engine, StreamStatus
 from driftwatch.detect.summaries import Moments, QuantileSketch
-from driftwatch.sidecar.encode import dumps_list
+from driftwatch.sidecar.encode import dumps_array
 from driftwatch.sidecar.worker import EngineWorker
 from driftwatch.vocab.states import State, phase_of
 
@@ -138,14 +139,25 @@ class StreamViews:
 
 
 def _build(engine: Engine, version: int, json: bool) -> _View:
-    """On the engine thread."""
+    """On the engine thread. Stream by stream: only the rows and the JSON text are kept, never every
+    stream's status at once (with 1,000 streams that peak left ~8 MB more resident after each build).
+    ``cost`` is the rows' share (what ``rows`` compares with ``CHEAP``), without the JSON's."""
     t0 = time.perf_counter()
-    streams = engine.streams()
-    rows = [_row(s) for s in streams]
-    cost = time.perf_counter() - t0
-    fragment = None
-    if json:
-        fragment = dumps_list(s.to_dict() for s in streams)
+    rows: list[StreamRow] = []
+    writing = 0.0
+
+    def each() -> Iterator[dict[str, Any]]:
+        nonlocal writing
+        for s in engine.iter_streams():
+            rows.append(_row(s))
+            if json:
+                t1 = time.perf_counter()
+                yield s.to_dict()
+                writing += time.perf_counter() - t1
+
+    text = dumps_array(each())
+    cost = time.perf_counter() - t0 - writing
+    fragment = orjson.Fragment(bytes(text)) if json else None
     return _View(version, rows, fragment, time.monotonic(), cost)
 
 

@@ -129,6 +129,9 @@ def capped_lindley(inc: np.ndarray, s0: float, cap: float, max_phases: int = 8) 
     return out
 
 
+_NO_PATH: tuple[int, int, np.ndarray] = (0, -1, np.zeros(0))
+
+
 class Cusum(Detector):
     """One-sided CUSUM on a standardised stream: ``direction=+1`` looks for an upward mean shift,
     ``-1`` downward. ``k`` is half the shift it is tuned for (0.5: a 1 sigma shift), ``h`` the threshold
@@ -142,6 +145,7 @@ class Cusum(Detector):
     """
 
     name: ClassVar[str] = "cusum-mean"
+    __slots__ = ("_path", "direction", "h", "k", "last_zero", "s", "t")
 
     def __init__(self, k: float = 0.5, h: float = 5.0, direction: int = 1, label: str | None = None) -> None:
         super().__init__()
@@ -152,6 +156,7 @@ class Cusum(Detector):
         self.s = 0.0
         self.t = 0  # samples seen (absolute, in the caller's accepted-sample count)
         self.last_zero = -1  # absolute index of the last sample with S = 0
+        self._path: tuple[int, int, np.ndarray] = _NO_PATH  # the last update's, for rewind()
 
     # -- the detector API ----------------------------------------------------------------------------
 
@@ -192,8 +197,6 @@ class Cusum(Detector):
         self._advance(s[:used], used)
         self.onset = None
         self.drift_detected = False
-
-    _path: tuple[int, int, np.ndarray] = (0, -1, np.zeros(0))
 
     def _advance(self, s: np.ndarray, n: int) -> None:
         if s[-1] <= 0.0:  # common under no change: the last reset is the last sample, no search

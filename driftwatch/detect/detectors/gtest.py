@@ -51,11 +51,13 @@ class WindowedGTest(WindowedShape):
     """
 
     name: ClassVar[str] = "g-test"
+    __slots__ = ("_known", "index", "names")
 
     def __init__(self, names: Sequence[str], base_counts: np.ndarray, window: int = 200, crit: float = 20.0):
         self.names = list(names)
         super().__init__(np.zeros(0), base_counts, window, crit)
         self.index = {n: i for i, n in enumerate(self.names)}
+        self._known: frozenset[str] = frozenset()  # every baseline category (set_known)
 
     @classmethod
     def from_baseline(cls, baseline: CategoryCounts, window: int, alpha: float) -> WindowedGTest:
@@ -77,8 +79,6 @@ class WindowedGTest(WindowedShape):
         return np.fromiter(
             (idx.get(v, rare if v in known else unseen) for v in values), np.int64, count=len(values)
         )
-
-    _known: frozenset[str] = frozenset()
 
     def set_known(self, names: Sequence[str]) -> None:
         self._known = frozenset(names)

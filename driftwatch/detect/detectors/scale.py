@@ -49,3 +49,4 @@ class ScaleCusum(Cusum):
     """
 
     name: ClassVar[str] = "cusum-scale"
+    __slots__ = ()

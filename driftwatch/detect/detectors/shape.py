@@ -95,6 +95,7 @@ class WindowedShape(Detector):
     """
 
     name: ClassVar[str] = "chi2-shape"
+    __slots__ = ("base", "crit", "cur", "edges", "filled", "prev", "stat", "step", "t", "window")
 
     def __init__(self, edges: np.ndarray, base_counts: np.ndarray, window: int = 200, crit: float = 25.0):
         super().__init__()

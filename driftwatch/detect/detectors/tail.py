@@ -43,6 +43,7 @@ class TailMixture(Detector):
     """
 
     name: ClassVar[str] = "tail-mixture"
+    __slots__ = ("beta", "body", "eps", "h", "last_zero", "s", "t", "tail")
     EPS = 0.1
     BETA = 0.1
 

@@ -105,6 +105,7 @@ class PresetMonitor(StreamMonitor):
     #: raw positions remembered for the last this-many finite samples (longer look-backs assume no
     #: rejected values in between)
     LOOKBACK = 256
+    __slots__ = ("critical", "lookback", "since", "warning")
 
     name: ClassVar[str]
     _PARAMS: ClassVar[tuple[str, ...]]  # the constructor arguments, saved with the state

@@ -50,6 +50,26 @@ class SustainedZScore(PresetMonitor):
 
     kind: ClassVar[str] = "numeric"
     name: ClassVar[str] = "sustained-zscore"
+    __slots__ = (
+        "base_stats",
+        "base_summary",
+        "baseline_size",
+        "init_buf",
+        "last_mean_z",
+        "last_ratio",
+        "mu",
+        "normal_run",
+        "recoveries",
+        "sd",
+        "std_ratio",
+        "step",
+        "tail",
+        "viol_run",
+        "violations",
+        "window",
+        "z_basis",
+        "z_threshold",
+    )
 
     def __init__(
         self,

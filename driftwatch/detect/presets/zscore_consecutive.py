@@ -58,6 +58,27 @@ class ZScoreConsecutive(PresetMonitor):
 
     kind: ClassVar[str] = "numeric"
     name: ClassVar[str] = "zscore-consecutive"
+    __slots__ = (
+        "baseline_at",
+        "baseline_n",
+        "buf",
+        "frozen",
+        "min_samples",
+        "mu",
+        "normal_run",
+        "recent",
+        "recovery_length",
+        "recovery_threshold",
+        "refresh_every",
+        "run_hi",
+        "run_length",
+        "run_threshold",
+        "sd",
+        "window",
+        "window_hits",
+        "window_size",
+        "window_threshold",
+    )
 
     def __init__(
         self,

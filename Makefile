@@ -7,7 +7,7 @@ DW_CACHE ?= $(HOME)/.cache/driftwatch
 export DW_CACHE
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind reliability lint bench demo manifests image clean
+.PHONY: help setup venv system-deps k8s-bins test unit e2e e2e-kind reliability reliability-table lint bench demo manifests image clean
 
 help:
 	@echo "make demo   - a DriftMonitor on a local control plane, drift detected end to end"
@@ -16,6 +16,7 @@ help:
 	@echo "make image  - build the image from the Dockerfile with podman (IMAGE_BASE=python:3.11-slim where it can be pulled)"
 	@echo "make e2e    - only the end-to-end tests against the local control plane"
 	@echo "make reliability - the whole fault/security suite (tests/reliability), slow cases included"
+	@echo "make reliability-table - docs/reliability.md's table from the last run (KEEP=1: a partial run)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks under bench/, each printing a table"
 	@echo "make manifests - regenerate the chart's copies and the kustomize base from their single sources"
@@ -48,6 +49,11 @@ test: setup image
 reliability: setup
 	@echo "==> the reliability suite (issue 12), slow cases included"
 	$(PYTEST) -m reliability tests/reliability
+
+# The run's numbers (build/reliability-table.json, written by the suite) into docs/reliability.md's table.
+# A row whose tests did not pass in that run is refused, unless KEEP=1 (it keeps the document's numbers).
+reliability-table: venv
+	$(BIN)/python tests/reliability/reliability_table.py $(if $(KEEP),--keep,)
 
 unit: venv system-deps
 	$(PYTEST) -m "not e2e and not image" tests

@@ -240,35 +240,38 @@ def connect_url(url: str, *, decode_responses: bool = False, **options: Any) -> 
     return connect(RedisTarget.parse(url), decode_responses=decode_responses, **options)
 
 
-async def on_every_node(target: RedisTarget, *command: str) -> None:
+async def on_every_node(target: RedisTarget, *command: str) -> list[Any]:
     """Run ``command`` on every node that may serve ``target``'s data: the one server; every master
     and replica of a cluster; the Sentinel group's master and its replicas. For what Redis does not
-    replicate (``ACL SETUSER``): a failover must not lose it."""
+    replicate (``ACL SETUSER``): a failover must not lose it. Returns each node's answer (``ACL USERS``
+    differs from node to node when one was down while users were added or removed)."""
     options: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
     if target.mode == "cluster":
         cluster = connect(target, **options)
         assert isinstance(cluster, RedisCluster)
         try:
-            await cluster.execute_command(*command, target_nodes=RedisCluster.ALL_NODES)
+            answer = await cluster.execute_command(*command, target_nodes=RedisCluster.ALL_NODES)
         finally:
             await cluster.aclose()
-        return
+        # one answer per node (a dict by node name), unless redis-py merged them for this command
+        return list(answer.values()) if isinstance(answer, dict) else [answer]
     if target.mode != "sentinel":
         client = connect(target, **options)
         try:
-            await client.execute_command(*command)
+            return [await client.execute_command(*command)]
         finally:
             await client.aclose()
-        return
     tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": target.ca_file} if target.tls else {}
     sentinel = Sentinel(list(target.hosts), sentinel_kwargs={**options, **tls})
     master = await sentinel.discover_master(target.service)
     replicas = await sentinel.discover_slaves(target.service)
+    answers = []
     for host, port in [master, *replicas]:
         node = connect(replace(target, mode="standalone", hosts=((host, port),), db=0), **options)
         try:
-            await node.execute_command(*command)
+            answers.append(await node.execute_command(*command))
         finally:
             await node.aclose()
     for s in sentinel.sentinels:
         await s.aclose()
+    return answers

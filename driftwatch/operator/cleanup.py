@@ -1,9 +1,12 @@
-"""What a deleted DriftMonitor leaves behind outside Kubernetes: its Redis keys.
+"""What a deleted DriftMonitor leaves behind outside Kubernetes: its Redis keys and its sidecars' ACL
+user (``--sidecar-redis-auth acl``).
 
 Children (ConfigMap, Service, ...) carry owner references, so the garbage collector removes them; Redis
 knows nothing of owners. Every key of the monitor starts with ``P:`` (docs/redis-keys.md), so SCAN
 with that pattern and UNLINK in batches -- UNLINK frees memory in the background, so a monitor with a
-large events stream does not stall Redis, and SCAN never blocks it the way KEYS would.
+large events stream does not stall Redis, and SCAN never blocks it the way KEYS would. A monitor
+deleted while no operator ran (or while its cleanup could not finish: Redis down, the operator killed)
+is found by the start-up sweep: its keys by their ``P:pods``, its ACL user by ``ACL USERS``.
 """
 
 from __future__ import annotations
@@ -104,4 +107,31 @@ async def sweep(ctx: OperatorContext) -> int:
     for namespace, name in sorted(orphans):
         removed += await delete_keys(client, MonitorKeys.of(prefix, namespace, name))
         log.info("removed the Redis keys of deleted DriftMonitor %s/%s", namespace, name)
+    return removed
+
+
+async def sweep_users(ctx: OperatorContext) -> list[str]:
+    """Remove the ACL users (``acl`` mode) of monitors that are not DriftMonitors any more, in the
+    namespaces this operator serves; returns their names. Users are not keys -- no TTL ever removes
+    them, and a monitor that never published has no ``P:pods`` for ``sweep`` to find.
+
+    "Not a DriftMonitor" is asked of the API server, not only of the cache: a monitor created just
+    now must not lose its user (its sidecars would be refused until the next resync)."""
+    if ctx.options.sidecar_redis_auth != "acl":
+        return []
+    target = RedisTarget.parse(ctx.options.redis_url)
+    served = set(ctx.options.namespaces)
+    users = {
+        owner
+        for owner in await redis_users.monitor_users(target)
+        if (not served or owner[0] in served) and ctx.cache.get(*owner) is None
+    }
+    if users:
+        live = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in await ctx.list_monitors()}
+        users -= live
+    removed = []
+    for namespace, name in sorted(users):
+        await redis_users.remove_user(target, namespace, name)
+        removed.append(redis_users.acl_username(namespace, name))
+        log.info("removed the Redis ACL user of deleted DriftMonitor %s/%s", namespace, name)
     return removed

@@ -142,7 +142,8 @@ async def _nudge(ctx: OperatorContext) -> None:
 
 
 async def _sweep(ctx: OperatorContext) -> None:
-    """Keys of monitors deleted while no operator ran (``cleanup.sweep``); Redis down: next term."""
+    """Keys and ACL users of monitors deleted while no operator ran (``cleanup.sweep``,
+    ``cleanup.sweep_users``), each on its own: one failing leaves the other done; Redis down: next term."""
     try:
         removed = await cleanup.sweep(ctx)
     except asyncio.CancelledError:
@@ -152,3 +153,12 @@ async def _sweep(ctx: OperatorContext) -> None:
     else:
         if removed:
             log.info("removed %d Redis keys of DriftMonitors deleted while the operator was away", removed)
+    try:
+        users = await cleanup.sweep_users(ctx)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        log.warning("sweeping the Redis ACL users of deleted monitors failed: %s", redact_text(str(e)))
+    else:
+        if users:
+            log.info("removed %d Redis ACL users of DriftMonitors deleted while no operator ran", len(users))

@@ -66,12 +66,15 @@ class NotifyListener:
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 try:
                     await pubsub.psubscribe(notify_pattern(self.key_prefix))
-                    if attempt:
-                        log.info("redis notifications resumed (%s)", notify_pattern(self.key_prefix))
-                    attempt = 0
-                    self.connected = True
                     while True:
                         msg = await pubsub.get_message(timeout=5.0)
+                        if not self.connected:
+                            # subscribed only now: a refused PSUBSCRIBE (NOPERM) raises at the first
+                            # read, and must not reset the backoff (it retried every 0.5 s, logging twice)
+                            if attempt:
+                                log.info("redis notifications resumed (%s)", notify_pattern(self.key_prefix))
+                            attempt = 0
+                            self.connected = True
                         if msg is not None and msg.get("type") == "pmessage":
                             self.on_message(str(msg.get("channel")))
                 except asyncio.CancelledError:

@@ -15,13 +15,16 @@ Secret holds depends on ``--sidecar-redis-auth``:
 * ``none``: no Secret (a Redis without authentication; say so in the docs, not in a default).
 
 Redis keeps ACL users in memory and replicas do not copy them: the operator (re)applies them on every
-node -- at reconcile, at each resync, and when it reconnects to Redis.
+node -- at reconcile, at each resync, and when it reconnects to Redis. The user of a monitor deleted
+while no operator ran (or while Redis was unreachable) is removed by the next leader's start-up sweep
+(``cleanup.sweep_users``): nothing else would ever remove it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 
 from driftwatch.operator.driftmonitor import Monitor
@@ -45,9 +48,33 @@ class Login:
     password: str = field(repr=False)
 
 
+#: what every monitor's ACL user name starts with (the operator's own login is ``driftwatch-operator``)
+USER_PREFIX = "driftwatch."
+#: a namespace name (a DNS label): no dots, so the first dot after the prefix ends it
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
 def acl_username(namespace: str, name: str) -> str:
     """``driftwatch.<namespace>.<monitor>`` (no spaces or colons: ACL names and Secrets both like it)."""
-    return f"driftwatch.{namespace}.{name}"
+    return f"{USER_PREFIX}{namespace}.{name}"
+
+
+def parse_acl_username(username: str) -> tuple[str, str] | None:
+    """(namespace, monitor) of a monitor's ACL user; None for any other user.
+
+    A namespace has no dots and a monitor's name may, so the namespace ends at the first one.
+
+    >>> parse_acl_username("driftwatch.shop.payments.v2")
+    ('shop', 'payments.v2')
+    >>> parse_acl_username("driftwatch-operator") is None
+    True
+    """
+    if not username.startswith(USER_PREFIX):
+        return None
+    namespace, dot, name = username[len(USER_PREFIX) :].partition(".")
+    if not dot or not name or not _NAMESPACE.fullmatch(namespace):
+        return None
+    return namespace, name
 
 
 def acl_password(key: str, monitor: Monitor) -> str:
@@ -97,3 +124,15 @@ async def ensure_user(target: RedisTarget, monitor: Monitor, options: OperatorOp
 async def remove_user(target: RedisTarget, namespace: str, name: str) -> None:
     """The monitor is gone: its ACL user too (``acl`` mode; the caller checks)."""
     await on_every_node(target, "ACL", "DELUSER", acl_username(namespace, name))
+
+
+async def monitor_users(target: RedisTarget) -> set[tuple[str, str]]:
+    """(namespace, monitor) of every monitor's ACL user on any node (``ACL USERS``: the operator's
+    login needs ``+acl|users``). For the start's sweep of users whose monitor is gone."""
+    found: set[tuple[str, str]] = set()
+    for answer in await on_every_node(target, "ACL", "USERS"):
+        for user in answer or ():
+            owner = parse_acl_username(user.decode() if isinstance(user, bytes) else str(user))
+            if owner is not None:
+                found.add(owner)
+    return found

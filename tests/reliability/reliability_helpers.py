@@ -4,6 +4,7 @@ plane (the e2e suite has its own; these stay here so the two suites evolve apart
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from typing import Any
 
@@ -93,3 +94,24 @@ def metrics(op: OperatorProcess) -> dict[str, float]:
 def gauge(op: OperatorProcess, name: str) -> float:
     """The sum of an operator metric's samples (any labels)."""
     return sum(v for k, v in metrics(op).items() if k == name or k.startswith(name + "{"))
+
+
+#: test id (``test_file.py::test_name[params]``) -> the numbers it recorded this session; conftest's
+#: terminal summary turns them into the table (``reliability_table``)
+RECORDS: dict[str, dict[str, Any]] = {}
+
+
+def current_test() -> str:
+    """``test_file.py::test_name[params]`` of the running test (pytest's ``PYTEST_CURRENT_TEST``)."""
+    nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    if not nodeid:
+        raise RuntimeError("reliability numbers are recorded from inside a test")
+    return nodeid.rsplit("/", 1)[-1]
+
+
+def record(**numbers: Any) -> None:
+    """Record the numbers of the running test for docs/reliability.md's table (and print them: ``-s``).
+    The ``reliability_record`` fixture is this function."""
+    key = current_test()
+    RECORDS.setdefault(key, {}).update(numbers)
+    print(f"\nRELIABILITY {key}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import redis
-from reliability_helpers import get, monitor, wait_condition
+from reliability_helpers import get, monitor, record, wait_condition
 
 from driftwatch.devcluster import Cluster
 from driftwatch.devcluster.binaries import cache_dir, helm_env, read_versions
@@ -262,4 +262,4 @@ def test_uninstall_leaves_nothing_stuck(cluster: Cluster, install: Install) -> N
         "delete", "crd", "driftmonitors.driftwatch.io", "--wait=true", "--timeout=90s", timeout=100
     )
     crd_s = time.monotonic() - started
-    print(f"\nnamespace deleted in {namespace_s:.1f}s, CRD deleted in {crd_s:.1f}s after helm uninstall")
+    record(namespace_seconds=round(namespace_s, 1), crd_seconds=round(crd_s, 1))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from reliability_helpers import INJECT_LABELS, gauge, get, monitor, pod, sidecars, wait_condition
+from reliability_helpers import INJECT_LABELS, gauge, get, monitor, pod, record, sidecars, wait_condition
 
 from driftwatch.devcluster import Cluster
 from driftwatch.devcluster.balancer import Balancer
@@ -245,7 +245,7 @@ def test_leader_killed_the_other_takes_over(pair: Pair) -> None:
         pods_injected=len(created) - len(missing),
         balancer_connections=pair.balancer.connections,
     )
-    print(f"\nfailover: {pair.numbers}")
+    record(**pair.numbers)
 
 
 def test_orderly_stop_hands_the_lease_over(pair: Pair) -> None:
@@ -266,4 +266,4 @@ def test_orderly_stop_hands_the_lease_over(pair: Pair) -> None:
     cluster.apply(pod("after-upgrade", "c"), namespace=ns)
     assert sidecars(get(cluster, "pod", ns, "after-upgrade") or NO_POD)
     pair.numbers["orderly_handover_seconds"] = round(handover, 1)
-    print(f"\norderly hand-over: {handover:.1f}s after SIGTERM")
+    record(orderly_handover_seconds=round(handover, 1))

@@ -14,6 +14,7 @@ Before issue 12 the keys of one monitor spread over all slots (CROSSSLOT on the 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 import redis
+from reliability_helpers import record
 
 from driftwatch.devcluster.stack import free_port, wait_for
 from driftwatch.operator import cleanup, pod_reports
@@ -111,8 +113,9 @@ def three_masters(tmp_path: Path) -> Iterator[list[Node]]:
             n.kill()
 
 
-def summary(pod: str) -> dict[str, object]:
-    return {"pod": pod, "streams": []}
+def summary(pod: str) -> bytes:
+    """A pod's summary, serialised as the sidecar hands it to ``Store.publish_summary``."""
+    return json.dumps({"pod": pod, "streams": [], "time": time.time()}).encode()
 
 
 def test_cluster_keeps_one_monitor_in_one_slot(three_masters: list[Node]) -> None:
@@ -157,7 +160,7 @@ def test_cluster_keeps_one_monitor_in_one_slot(three_masters: list[Node]) -> Non
         await asyncio.sleep(0.5)
         assert ("shop", "m0") in heard, heard  # the PUBLISH in the MULTI reached the listener
         removed = await cleanup.delete_keys(client, keys_of["m1"])
-        assert removed == 3  # summary, pods, checkpoint
+        assert removed == 4  # summary, pods, checkpoint and the checkpoints index (P:checkpoints)
         assert await client.exists(keys_of["m0"].pods) == 1
         # ACL users are per node: created on every master
         await on_every_node(target, "ACL", "SETUSER", "probe-user", "on", ">pw", "~x", "+ping")
@@ -235,7 +238,7 @@ def test_sentinel_failover(sentinel_group: tuple[Node, Node, list[Node]]) -> Non
     wait_for(promoted, 60, "Sentinel to promote the replica", interval=0.5)
     failover_s = time.monotonic() - started
     pods = wait_for(lambda: _retry(write_and_read, "pod-b"), 30, "a write through the new master")
-    print(f"\nSentinel failover: replica promoted {failover_s:.1f}s after the master was killed")
+    record(promoted_seconds=round(failover_s, 1))
     assert sorted(pods) == ["pod-a", "pod-b"]
 
 

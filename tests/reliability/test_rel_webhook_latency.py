@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from reliability_helpers import record
 
 from driftwatch.detect import Engine
 from driftwatch.devcluster.stack import RedisServer, free_port
@@ -129,7 +130,7 @@ async def measure(options: OperatorOptions, ca: bytes) -> None:
     threading.Thread(target=call, daemon=True).start()
     await asyncio.sleep(0.5)  # a few answers with an idle loop first
     started = time.perf_counter()
-    features, reporting, error = await status_round._read(ctx, monitor)
+    features, _summaries, reporting, error = await status_round._read(ctx, monitor)
     round_s = time.perf_counter() - started
     done.set()
     await finished.wait()  # its last request needs this loop to answer
@@ -142,9 +143,13 @@ async def measure(options: OperatorOptions, ca: bytes) -> None:
     assert features
     worst = max(latencies)
     p50 = sorted(latencies)[len(latencies) // 2]
-    print(
-        f"\naggregation of {PODS} pods x {FEATURES * KEYS} streams: {round_s:.2f}s; "
-        f"webhook during it: {len(latencies)} answers, p50 {p50 * 1000:.0f} ms, worst {worst * 1000:.0f} ms"
+    record(
+        pods=PODS,
+        streams=FEATURES * KEYS,
+        round_seconds=round(round_s, 1),
+        answers=len(latencies),
+        p50_ms=round(p50 * 1000),
+        worst_ms=round(worst * 1000),
     )
     # the round would have held the loop for round_s; the webhook was never held for a fraction of it
     assert worst < options.webhook_timeout_seconds

@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from reliability_helpers import record
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
@@ -52,5 +53,10 @@ def test_no_5xx_and_answers_as_documented(sidecar_factory: Any) -> None:
                 call()
             except Unsatisfiable:  # an operation without inputs has no invalid ones (GET /healthz)
                 assert mode is GenerationMode.NEGATIVE
-    print(f"\nRELIABILITY schemathesis: operations={len(operations)}, answers by status={counts}")
+    record(
+        operations=len(operations),
+        requests=sum(counts.values()),
+        statuses=", ".join(f"{n} x {code}" for code, n in sorted(counts.items(), key=lambda c: -c[1])),
+        answered_5xx=sum(n for code, n in counts.items() if code.startswith("5")),
+    )
     assert not any(code.startswith("5") for code in counts)

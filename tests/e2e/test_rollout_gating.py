@@ -9,8 +9,13 @@ ServiceAccount, a real Redis, and the AnalysisTemplates of ``deploy/rollouts/`` 
   traffic, a canary Pod the same (``same``) or shifted by +1 sd (``shifted``);
 * the ``job`` provider's Pod is marked ``kwok.x-k8s.io/status: custom`` by the template's test copy, so
   kwok leaves it alone; this test plays its kubelet: it runs the container's own command line
-  (``driftwatch gate NAMESPACE/NAME --wait ...``) as the template's ServiceAccount and writes the Pod's
-  status (Succeeded on exit 0, Failed otherwise) -- the exit code decides the Job, hence the measurement.
+  (``driftwatch gate NAMESPACE/NAME --canary HASH --wait ...``) as the template's ServiceAccount and
+  writes the Pod's status (Succeeded on exit 0, Failed otherwise) -- the exit code decides the Job,
+  hence the measurement.
+
+Every analysis passes ``canary-hash`` as ``valueFrom: podTemplateHashValue: Latest`` (as the shipped
+Rollout does): the web gate's ``?canary=``, the Job's ``--canary``, so a verdict still about the previous
+revision's canary is Inconclusive for the new one.
 
 Each DriftMonitor compares canary Pods with stable Pods (``spec.gate.compare: stable-pods``): the
 canary Pod learns its own baseline from its own traffic, so only this comparison can see the shift.
@@ -123,6 +128,8 @@ def analysis_step(template: str, *args: tuple[str, str]) -> dict[str, Any]:
             "args": [
                 {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                 {"name": "monitor", "value": APP},
+                # as deploy/rollouts/argo-rollout-canary.yaml: the verdict must be about this revision
+                {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
                 *({"name": k, "value": v} for k, v in args),
             ],
         }
@@ -227,6 +234,9 @@ class Gated:
         runs = self.cluster.kubectl_json(
             "get", "analysisruns", "-n", self.namespace, "-l", f"{HASH}={pod_hash}"
         )["items"]
+        if runs:  # Argo resolved podTemplateHashValue: Latest to this revision's hash
+            args = {a["name"]: a.get("value") for a in runs[0]["spec"].get("args") or []}
+            assert args.get("canary-hash") == pod_hash, args
         return str(runs[0].get("status", {}).get("phase", "")) if runs else ""
 
     def promote_when_decisive(self) -> None:
@@ -314,6 +324,8 @@ class JobKubelet:
         self.kubeconfig = kubeconfig
         self.running: dict[str, subprocess.Popen[str]] = {}
         self.exit_codes: dict[str, int] = {}
+        #: the canary each Job's command named (``--canary``), per Pod
+        self.canaries: dict[str, str] = {}
 
     def __call__(self) -> None:
         pods = self.g.cluster.kubectl_json(
@@ -326,6 +338,7 @@ class JobKubelet:
             assert p["metadata"]["annotations"]["kwok.x-k8s.io/status"] == "custom"
             command = p["spec"]["containers"][0]["command"]
             assert command[:2] == ["driftwatch", "gate"], command
+            self.canaries[name] = command[command.index("--canary") + 1]
             argv = [sys.executable, "-m", "driftwatch", *command[1:], "--kubeconfig", str(self.kubeconfig)]
             self.running[name] = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -390,6 +403,9 @@ def test_job_provider(gated: Gated, tmp_path: Path) -> None:
     finally:
         kubelet.stop()
     assert sorted(kubelet.exit_codes.values()) == [0, 1]  # v2's Job passed, v3's failed
+    # each Job asked about its own revision's canary: v3's could not exit 0 on v2's Pass
+    st = gated.status()
+    assert set(kubelet.canaries.values()) == {st["stableRS"], st["currentPodHash"]}, kubelet.canaries
 
 
 @contextlib.contextmanager

@@ -240,11 +240,13 @@ class Gated:
         return str(runs[0].get("status", {}).get("phase", "")) if runs else ""
 
     def promote_when_decisive(self) -> None:
-        """Play the operator of a paused canary: promote once the monitor's verdict is Pass or Fail."""
+        """Play the operator of a paused canary: promote once the monitor's verdict on *this* canary is
+        Pass or Fail (right after a release the status still holds the previous canary's)."""
         st = self.status()
         paused = any(c.get("reason") == "CanaryPauseStep" for c in st.get("pauseConditions") or [])
         gate = self.monitor_status().get("gate") or {}
-        if paused and gate.get("verdict") in ("Pass", "Fail"):
+        current = gate.get("canaryHash") == st.get("currentPodHash")
+        if paused and current and gate.get("verdict") in ("Pass", "Fail"):
             self.cluster.kubectl(
                 "patch", "rollout", APP, "-n", self.namespace, "--subresource=status", "--type=merge",
                 "-p", json.dumps({"status": {"pauseConditions": None}}),

@@ -429,6 +429,8 @@ def _rollout(version: str) -> dict[str, Any]:
     gate_args = [
         {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "monitor", "value": ROLLOUT},
+        # the verdict must be about this revision's canary Pods (docs/rollout-gating.md)
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
         {"name": "gate-url", "value": "{gate-url}"},
         {"name": "interval", "value": "2s"},
         {"name": "count", "value": "30"},

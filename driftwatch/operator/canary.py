@@ -221,9 +221,13 @@ def compare_groups(
 def canary_verdict(
     summaries: Sequence[Mapping[str, Any]], groups: PodGroups, spec: MonitorSpec
 ) -> tuple[Verdict, str, dict[str, Any]]:
-    """(verdict, message, status.gate's details) for ``compare: stable-pods``."""
+    """(verdict, message, status.gate's details) for ``compare: stable-pods``.
+
+    The details name the canary group the verdict is about (``canaryHash``): a reader that names the
+    canary it asks about (``?canary=``, ``driftwatch gate --canary``) gets Inconclusive for a verdict
+    about other pods (``driftwatch.verdict.canary_scope``). No canary group, no ``canaryHash``."""
     if groups.canary is None or groups.stable is None:
         return Verdict.INCONCLUSIVE, groups.reason, {}
     cmp = compare_groups(summaries, groups.canary, groups.stable, spec)
     verdict, message = cmp.verdict(spec.gate.fail_on)
-    return verdict, message, cmp.to_dict()
+    return verdict, message, {"canaryHash": groups.canary.template_hash, **cmp.to_dict()}

@@ -20,6 +20,13 @@ or else the canary's name) returns ``{"verdict", "score", "phase", "gate", ...}`
       successCondition: result == "Pass"
       failureCondition: result == "Fail"       # Inconclusive matches neither: the rollout pauses
 
+``?canary=HASH`` names the canary the answer must be about: the new revision's pod template hash (Argo
+Rollouts' ``valueFrom: podTemplateHashValue: Latest``). A ``compare: stable-pods`` verdict about other
+canary pods -- the previous revision's, until the operator's next round groups the new pods -- is then
+Inconclusive (``driftwatch.verdict.canary_scope``); ``compare: baseline`` verdicts are not scoped. A
+POST body's ``metadata.canary`` takes precedence over the query argument (Flagger's payload itself
+carries no pod template hash: its ``checksum`` hashes Flagger's own status fields).
+
 ``/healthz`` (process alive) and ``/readyz`` (cache primed, webhook serving) are for the probes;
 ``/metrics`` is the operator's own (``telemetry``); ``/version`` is ``driftwatch.buildinfo.info()``
 (``{"version", "python", "platform"}``), what ``driftwatch version`` shows as the operator's, reached
@@ -47,7 +54,7 @@ from aiohttp import web
 from driftwatch import buildinfo
 from driftwatch.operator import telemetry
 from driftwatch.operator.cache import MonitorCache
-from driftwatch.verdict import verdict_of_status
+from driftwatch.verdict import canary_hash, verdict_of_status
 from driftwatch.vocab.states import Verdict
 
 log = logging.getLogger(__name__)
@@ -56,14 +63,19 @@ STATUS_FOR = {Verdict.PASS: 200, Verdict.FAIL: 409, Verdict.INCONCLUSIVE: 503}
 
 
 def gate_answer(
-    status: Mapping[str, Any] | None, now: dt.datetime, max_age: float, generation: int | None = None
+    status: Mapping[str, Any] | None,
+    now: dt.datetime,
+    max_age: float,
+    generation: int | None = None,
+    canary: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for a monitor's last status. Pure. The verdict is
     :func:`driftwatch.verdict.verdict_of_status`'s, as for ``driftwatch gate``: a status written for an
-    older spec (observedGeneration behind) or too old is Inconclusive."""
+    older spec (observedGeneration behind) or too old is Inconclusive, and so is a canary-vs-stable
+    verdict about other canary pods than ``canary`` (when given)."""
     if status is None:
         return 404, {"verdict": Verdict.INCONCLUSIVE, "score": None, "reason": "no such DriftMonitor"}
-    verdict, reason = verdict_of_status(status, generation, now, max_age)
+    verdict, reason = verdict_of_status(status, generation, now, max_age, canary)
     body = {
         "verdict": verdict,
         "score": status.get("score"),
@@ -74,7 +86,11 @@ def gate_answer(
     }
     gate = status.get("gate")
     if isinstance(gate, Mapping):
-        body["gate"] = {k: gate.get(k) for k in ("compare", "mode", "verdict", "message") if k in gate}
+        body["gate"] = {
+            k: gate.get(k) for k in ("compare", "mode", "verdict", "message", "canaryHash") if k in gate
+        }
+    if canary is not None:
+        body["canary"] = canary
     if reason:
         body["reason"] = reason
     return STATUS_FOR[verdict], body
@@ -97,6 +113,22 @@ def webhook_target(doc: Any) -> tuple[str, str]:
     if not isinstance(name, str) or not name:
         raise ValueError("name: required (the canary's name; metadata.monitor names the DriftMonitor)")
     return namespace, name
+
+
+def asked_canary(doc: Any, query: Mapping[str, str]) -> str | None:
+    """The canary hash a request names: a JSON body's ``metadata.canary``, else ``?canary=``; None
+    when neither does. ValueError naming the field when the one given is no pod template hash."""
+    meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+    if isinstance(meta, Mapping) and "canary" in meta:
+        given = meta["canary"]
+        if not isinstance(given, str):
+            raise ValueError(
+                f"metadata.canary: must be a string (a pod template hash), got {type(given).__name__}"
+            )
+        return canary_hash(given, "metadata.canary")
+    if "canary" in query:
+        return canary_hash(query["canary"], "canary")
+    return None
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -168,12 +200,19 @@ class EndpointServer:
                 ns, name = webhook_target(doc)
             except ValueError as e:
                 return _bad_request(str(e))
+        if len(request.query.getall("canary", [])) > 1:
+            return _bad_request("canary: given more than once")
+        try:
+            canary = asked_canary(doc, request.query)
+        except ValueError as e:
+            return _bad_request(str(e))
         monitor = self.cache.get(ns, name)
         code, body = gate_answer(
             self.cache.status(ns, name),
             dt.datetime.now(dt.UTC),
             self.max_age,
             monitor.generation if monitor else None,
+            canary,
         )
         body["monitor"] = f"{ns}/{name}"
         if _flag(request, "always200") or (_flag(request, "failOnly") and code == 503):

@@ -24,6 +24,10 @@ from driftwatch.vocab.states import Phase, Severity, State, Verdict
 
 #: a verdict as a number: ``driftwatch gate``'s exit codes, and the value of the verdict metrics
 CODE = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 2}
+#: ``status.gate`` keys only some rounds have (a stable-pods round with a canary group): a round
+#: without them must remove them from the status (a merge patch keeps what it does not name), or the
+#: status would claim a canary -- ``canaryHash`` above all -- that the verdict is not about
+DETAIL_KEYS = ("canaryHash", "canary", "stable", "needed", "features")
 
 
 @dataclass(frozen=True)

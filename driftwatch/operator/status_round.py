@@ -151,12 +151,19 @@ async def _read(
 
 
 def status_patch(body: Mapping[str, Any], rnd: Round, at: dt.datetime) -> dict[str, Any]:
-    """The merge patch of the status subresource for ``rnd``, guarded by ``body``'s resourceVersion."""
+    """The merge patch of the status subresource for ``rnd``, guarded by ``body``'s resourceVersion.
+
+    ``status.gate`` is replaced, not merged: its detail keys this round lacks are patched to null
+    (``rollout_gate.DETAIL_KEYS``), so an earlier round's ``canaryHash`` never outlives its verdict."""
     current = body.get("status") or {}
+    fields = dict(rnd.fields)
+    gate = fields.get("gate")
+    if isinstance(gate, Mapping):
+        fields["gate"] = {**{k: None for k in rollout_gate.DETAIL_KEYS}, **gate}
     return {
         "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
         "status": {
-            **rnd.fields,
+            **fields,
             "conditions": status_rules.merge_conditions(current.get("conditions"), rnd.conditions, at),
         },
     }

@@ -100,3 +100,38 @@ def test_status_shows_every_feature(cluster: Cluster, namespace: str) -> None:
     assert "cusum-mean-up" in wide
     as_json = json.loads(run(cluster, "status", "-n", namespace, "-o", "json").stdout)
     assert as_json["items"][0]["status"]["features"][0]["score"] == pytest.approx(0.83)
+
+
+@pytest.mark.usefixtures("crd")
+def test_gate_names_the_canary_it_asks_about(cluster: Cluster, namespace: str) -> None:
+    """``--canary HASH`` (the job provider's Job passes its revision's podTemplateHashValue Latest): a
+    canary-vs-stable status still holding the previous canary's Pass is Inconclusive for the new one, so
+    its Job cannot exit 0 on it; once the operator has judged the new canary, its verdict counts."""
+
+    def gated(about: str, verdict: str) -> dict[str, Any]:
+        gate = {
+            "compare": "stable-pods",
+            "mode": "enforce",
+            "verdict": verdict,
+            "message": "m",
+            "canaryHash": about,
+        }
+        return {"phase": "Stable", "verdict": verdict, "lastUpdate": now(), "gate": gate}
+
+    make_monitor(cluster, namespace, "payments", gated("v2hash", "Pass"))
+    assert run(cluster, "gate", f"{namespace}/payments", "--canary", "v2hash").returncode == 0
+    stale = run(
+        cluster, "gate", f"{namespace}/payments", "--canary", "v3hash", "--wait", "1s", "--interval", "0.2"
+    )
+    assert stale.returncode == 2, stale.stderr
+    out = json.loads(stale.stdout)
+    assert out["verdict"] == "Inconclusive"
+    assert out["canary"] == "v3hash"
+    assert out["message"] == "the verdict is about canary pods v2hash, not v3hash (not judged yet)"
+    assert run(cluster, "gate", f"{namespace}/payments").returncode == 0  # unnamed: as before
+
+    make_monitor(cluster, namespace, "payments", gated("v3hash", "Fail"))
+    assert run(cluster, "gate", f"{namespace}/payments", "--canary", "v3hash").returncode == 1
+    bad = run(cluster, "gate", f"{namespace}/payments", "--canary", "")
+    assert bad.returncode == 2
+    assert "--canary: must be a pod template hash" in bad.stderr

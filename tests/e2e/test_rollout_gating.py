@@ -9,8 +9,13 @@ ServiceAccount, a real Redis, and the AnalysisTemplates of ``deploy/rollouts/`` 
   traffic, a canary Pod the same (``same``) or shifted by +1 sd (``shifted``);
 * the ``job`` provider's Pod is marked ``kwok.x-k8s.io/status: custom`` by the template's test copy, so
   kwok leaves it alone; this test plays its kubelet: it runs the container's own command line
-  (``driftwatch gate NAMESPACE/NAME --wait ...``) as the template's ServiceAccount and writes the Pod's
-  status (Succeeded on exit 0, Failed otherwise) -- the exit code decides the Job, hence the measurement.
+  (``driftwatch gate NAMESPACE/NAME --canary HASH --wait ...``) as the template's ServiceAccount and
+  writes the Pod's status (Succeeded on exit 0, Failed otherwise) -- the exit code decides the Job,
+  hence the measurement.
+
+Every analysis passes ``canary-hash`` as ``valueFrom: podTemplateHashValue: Latest`` (as the shipped
+Rollout does): the web gate's ``?canary=``, the Job's ``--canary``, so a verdict still about the previous
+revision's canary is Inconclusive for the new one.
 
 Each DriftMonitor compares canary Pods with stable Pods (``spec.gate.compare: stable-pods``): the
 canary Pod learns its own baseline from its own traffic, so only this comparison can see the shift.
@@ -123,6 +128,8 @@ def analysis_step(template: str, *args: tuple[str, str]) -> dict[str, Any]:
             "args": [
                 {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                 {"name": "monitor", "value": APP},
+                # as deploy/rollouts/argo-rollout-canary.yaml: the verdict must be about this revision
+                {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
                 *({"name": k, "value": v} for k, v in args),
             ],
         }
@@ -144,6 +151,9 @@ class Gated:
     #: the last decisive status.gate seen while polling, per canary hash (after an abort the canary
     #: is gone and the verdict Inconclusive again)
     decided: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the analysis template takes ``canary-hash`` (web, job; the prometheus template has no such
+    #: argument, and Argo keeps only the arguments a template declares)
+    names_canary: bool = True
 
     def status(self) -> dict[str, Any]:
         got = self.cluster.kubectl("get", "rollout", APP, "-n", self.namespace, "-o", "json", check=False)
@@ -227,14 +237,19 @@ class Gated:
         runs = self.cluster.kubectl_json(
             "get", "analysisruns", "-n", self.namespace, "-l", f"{HASH}={pod_hash}"
         )["items"]
+        if runs:  # Argo resolved podTemplateHashValue: Latest to this revision's hash
+            args = {a["name"]: a.get("value") for a in runs[0]["spec"].get("args") or []}
+            assert args.get("canary-hash") == (pod_hash if self.names_canary else None), args
         return str(runs[0].get("status", {}).get("phase", "")) if runs else ""
 
     def promote_when_decisive(self) -> None:
-        """Play the operator of a paused canary: promote once the monitor's verdict is Pass or Fail."""
+        """Play the operator of a paused canary: promote once the monitor's verdict on *this* canary is
+        Pass or Fail (right after a release the status still holds the previous canary's)."""
         st = self.status()
         paused = any(c.get("reason") == "CanaryPauseStep" for c in st.get("pauseConditions") or [])
         gate = self.monitor_status().get("gate") or {}
-        if paused and gate.get("verdict") in ("Pass", "Fail"):
+        current = gate.get("canaryHash") == st.get("currentPodHash")
+        if paused and current and gate.get("verdict") in ("Pass", "Fail"):
             self.cluster.kubectl(
                 "patch", "rollout", APP, "-n", self.namespace, "--subresource=status", "--type=merge",
                 "-p", json.dumps({"status": {"pauseConditions": None}}),
@@ -314,6 +329,8 @@ class JobKubelet:
         self.kubeconfig = kubeconfig
         self.running: dict[str, subprocess.Popen[str]] = {}
         self.exit_codes: dict[str, int] = {}
+        #: the canary each Job's command named (``--canary``), per Pod
+        self.canaries: dict[str, str] = {}
 
     def __call__(self) -> None:
         pods = self.g.cluster.kubectl_json(
@@ -326,6 +343,7 @@ class JobKubelet:
             assert p["metadata"]["annotations"]["kwok.x-k8s.io/status"] == "custom"
             command = p["spec"]["containers"][0]["command"]
             assert command[:2] == ["driftwatch", "gate"], command
+            self.canaries[name] = command[command.index("--canary") + 1]
             argv = [sys.executable, "-m", "driftwatch", *command[1:], "--kubeconfig", str(self.kubeconfig)]
             self.running[name] = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -390,6 +408,9 @@ def test_job_provider(gated: Gated, tmp_path: Path) -> None:
     finally:
         kubelet.stop()
     assert sorted(kubelet.exit_codes.values()) == [0, 1]  # v2's Job passed, v3's failed
+    # each Job asked about its own revision's canary: v3's could not exit 0 on v2's Pass
+    st = gated.status()
+    assert set(kubelet.canaries.values()) == {st["stableRS"], st["currentPodHash"]}, kubelet.canaries
 
 
 @contextlib.contextmanager
@@ -433,6 +454,7 @@ def test_prometheus_provider(gated: Gated, op: OperatorProcess, tmp_path: Path) 
         sd = tmp_path / "targets.json"
         gated.hooks.append(lambda: sd.write_text(json.dumps([{"targets": targets()}])))
         apply_file(gated.cluster, gated.namespace, "argo-analysistemplate-prometheus.yaml")
+        gated.names_canary = False  # the metric has no canary label: not scoped (docs/rollout-gating.md)
         gated.hooks.append(gated.promote_when_decisive)
         steps = [
             {"setWeight": 50},

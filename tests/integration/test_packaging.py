@@ -890,9 +890,13 @@ def test_argo_analysis_templates() -> None:
             assert set(m) <= ARGO_METRIC_FIELDS, set(m) - ARGO_METRIC_FIELDS
             (provider,) = m["provider"]
             providers.add(provider)
+            if provider != "prometheus":  # the readers that can name the canary must (not a default)
+                assert {"name": "canary-hash"} in t["spec"]["args"], t["metadata"]["name"]
             if provider == "job":  # a Job's success is the condition: driftwatch gate's exit code
                 pod = m["provider"]["job"]["spec"]["template"]["spec"]
-                assert pod["containers"][0]["command"][:2] == ["driftwatch", "gate"]
+                command = pod["containers"][0]["command"]
+                assert command[:2] == ["driftwatch", "gate"]
+                assert command[command.index("--canary") + 1] == "{{args.canary-hash}}"
                 assert m["failureLimit"] == 0
                 continue
             assert "successCondition" in m
@@ -903,6 +907,7 @@ def test_argo_analysis_templates() -> None:
                 assert set(web) <= ARGO_WEB_FIELDS
                 # the operator's route, and 200 whatever the verdict (a non-2xx is an Error to Argo)
                 assert "/v1/gate/{{args.namespace}}/{{args.monitor}}?always200=true" in web["url"]
+                assert web["url"].endswith("&canary={{args.canary-hash}}")
                 assert web["jsonPath"] == "{$.verdict}"
                 assert m["successCondition"] == 'result == "Pass"'
                 assert m["failureCondition"] == 'result == "Fail"'
@@ -911,6 +916,14 @@ def test_argo_analysis_templates() -> None:
         for d in t["spec"].get("dryRun", []):
             assert d["metricName"] in {m["name"] for m in t["spec"]["metrics"]}
     assert providers == {"web", "prometheus", "job"}
+
+
+def test_the_example_rollout_names_its_canary() -> None:
+    """The Rollout passes the new ReplicaSet's pod template hash (Argo's podTemplateHashValue Latest) as
+    ``canary-hash``: the web gate's ``?canary=``, so a verdict about the previous canary is Inconclusive."""
+    [rollout] = [d for d in rollout_docs() if d["kind"] == "Rollout"]
+    args = {a["name"]: a for a in rollout["spec"]["strategy"]["canary"]["analysis"]["args"]}
+    assert args["canary-hash"] == {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
 
 
 def test_gate_route_matches_the_operator() -> None:

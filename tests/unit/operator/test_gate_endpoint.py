@@ -32,21 +32,27 @@ def _port() -> int:
         return port
 
 
-def _cache(verdict: str, mode: str = "enforce") -> MonitorCache:
+def _cache(
+    verdict: str, mode: str = "enforce", compare: str = "stable-pods", about: str | None = None
+) -> MonitorCache:
+    """A monitor whose status holds ``verdict``; ``about``: the canary hash it judged."""
     cache = MonitorCache()
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    gate: dict[str, Any] = {"compare": compare, "mode": mode, "verdict": verdict, "message": "why"}
+    if about is not None:
+        gate["canaryHash"] = about
     body = {
         "metadata": {"name": "web", "namespace": "shop", "uid": "u", "generation": 1},
         "spec": {
             "selector": {"matchLabels": {"app": "web"}},
-            "gate": {"compare": "stable-pods", "mode": mode},
+            "gate": {"compare": compare, "mode": mode},
         },
         "status": {
             "observedGeneration": 1,
             "phase": "Stable",
             "verdict": "Pass" if mode == "shadow" else verdict,
             "lastUpdate": now,
-            "gate": {"compare": "stable-pods", "mode": mode, "verdict": verdict, "message": "why"},
+            "gate": gate,
         },
     }
     cache.upsert(body, OperatorOptions())
@@ -129,3 +135,88 @@ def test_bad_bodies_are_400_naming_the_field() -> None:
     assert answers[1][1]["error"].startswith("namespace: required")
     assert answers[2][1]["error"] == "body: must be a JSON object, got list"
     assert answers[3][1]["reason"] == "no such DriftMonitor"
+
+
+def test_a_named_canary_gets_only_a_verdict_about_it() -> None:
+    """``?canary=HASH`` (Argo's podTemplateHashValue Latest): the status still holding the previous
+    canary's Pass is Inconclusive for the new one -- for GET and for POST, and ``always200`` says it in
+    the body (what Argo's jsonPath reads)."""
+    answers = asyncio.run(
+        _ask(
+            _cache("Pass", about="v2"),
+            [
+                ("GET", "/v1/gate/shop/web?canary=v2", None),
+                ("GET", "/v1/gate/shop/web?canary=v3", None),
+                ("GET", "/v1/gate/shop/web?always200=true&canary=v3", None),
+                ("POST", "/v1/gate/shop/web?canary=v3", FLAGGER_BODY),
+                ("POST", "/v1/gate?canary=v3", FLAGGER_BODY),
+                ("POST", "/v1/gate?failOnly=true&canary=v3", FLAGGER_BODY),
+                ("GET", "/v1/gate/shop/web", None),  # unnamed: as before
+            ],
+        )
+    )
+    assert [code for code, _ in answers] == [200, 503, 200, 503, 503, 200, 200]
+    assert [b["verdict"] for _, b in answers] == ["Pass", *["Inconclusive"] * 5, "Pass"]
+    assert "reason" not in answers[0][1]
+    assert answers[0][1]["canary"] == "v2"
+    assert answers[0][1]["gate"]["canaryHash"] == "v2"
+    for _, body in answers[1:6]:
+        assert body["reason"] == "the verdict is about canary pods v2, not v3 (not judged yet)"
+        assert body["canary"] == "v3"
+        assert body["gate"]["verdict"] == "Pass"  # what the status says, for whoever reads it
+
+
+def test_a_post_body_naming_the_canary_wins_over_the_query() -> None:
+    """Flagger's payload carries no pod template hash (its ``checksum`` hashes Flagger's own status);
+    a body that does -- ``metadata.canary`` -- is taken before ``?canary=``."""
+    named = {**FLAGGER_BODY, "metadata": {"monitor": "web", "canary": "v3"}}
+    answers = asyncio.run(
+        _ask(
+            _cache("Fail", about="v2"),
+            [
+                ("POST", "/v1/gate?canary=v2", named),
+                ("POST", "/v1/gate/shop/web?canary=v2", named),
+                ("POST", "/v1/gate?canary=v2", FLAGGER_BODY),
+            ],
+        )
+    )
+    assert [(code, b["verdict"], b.get("canary")) for code, b in answers] == [
+        (503, "Inconclusive", "v3"),
+        (503, "Inconclusive", "v3"),
+        (409, "Fail", "v2"),
+    ]
+
+
+def test_baseline_verdicts_ignore_the_canary_and_shadow_still_passes() -> None:
+    [(code, body)] = asyncio.run(
+        _ask(_cache("Fail", compare="baseline"), [("GET", "/v1/gate/shop/web?canary=v3", None)])
+    )
+    assert (code, body["verdict"], "reason" in body) == (409, "Fail", False)
+    [(code, body)] = asyncio.run(
+        _ask(_cache("Fail", mode="shadow", about="v2"), [("GET", "/v1/gate/shop/web?canary=v3", None)])
+    )
+    assert (code, body["verdict"]) == (200, "Pass")
+    assert body["reason"].startswith("shadow mode (the gate passes): the verdict is about canary pods v2")
+
+
+def test_a_bad_canary_is_400_naming_the_field() -> None:
+    answers = asyncio.run(
+        _ask(
+            _cache("Pass", about="v2"),
+            [
+                ("GET", "/v1/gate/shop/web?canary=", None),
+                ("GET", "/v1/gate/shop/web?canary=v2&canary=v3", None),
+                ("GET", "/v1/gate/shop/web?canary=v2%2Fx", None),
+                ("POST", "/v1/gate", {**FLAGGER_BODY, "metadata": {"canary": 3}}),
+                ("POST", "/v1/gate", {**FLAGGER_BODY, "metadata": {"canary": ""}}),
+            ],
+        )
+    )
+    assert [code for code, _ in answers] == [400] * 5
+    errors = [b["error"] for _, b in answers]
+    assert errors[0].startswith("canary: must be a pod template hash")
+    assert errors[1] == "canary: given more than once"
+    assert errors[2].startswith("canary: must be a pod template hash")
+    assert errors[3] == "metadata.canary: must be a string (a pod template hash), got int"
+    assert errors[4].startswith("metadata.canary: must be a pod template hash")
+    assert {b["verdict"] for _, b in answers} == {"Inconclusive"}

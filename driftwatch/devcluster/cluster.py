@@ -116,6 +116,15 @@ class Cluster:
             raise KubectlError(result.returncode, cmd, result.stdout, result.stderr)
         return result
 
+    def dry_run(self, obj: Mapping[str, Any], namespace: str) -> tuple[int, str, str]:
+        """``kubectl apply --dry-run=server -o json`` of one object: (exit code, stdout, stderr), so a
+        test can read both an acceptance (the defaulted object) and a rejection (the API's message)."""
+        r = self.kubectl(
+            "apply", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-",
+            input=yaml.safe_dump(dict(obj)), check=False,
+        )  # fmt: skip
+        return r.returncode, r.stdout, r.stderr
+
     def kubectl_json(self, *args: str, timeout: float = 60.0) -> Any:
         """``kubectl ... -o json``, parsed."""
         return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)

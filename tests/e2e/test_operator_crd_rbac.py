@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from driftwatch.devcluster import Cluster
 from driftwatch.devcluster.stack import (
@@ -44,22 +43,6 @@ def monitor(name: str = "m", **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"selector": {"matchLabels": {"app": "a"}}, **spec},
     }
-
-
-def dry_run(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> tuple[int, str, str]:
-    r = cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "--dry-run=server",
-        "-o",
-        "json",
-        "-f",
-        "-",
-        input=yaml.safe_dump(obj),
-        check=False,
-    )
-    return r.returncode, r.stdout, r.stderr
 
 
 BAD = [
@@ -109,7 +92,7 @@ BAD = [
 def test_bad_spec_rejected_naming_the_field(
     cluster: Cluster, namespace: str, spec: dict[str, Any], field: str
 ) -> None:
-    code, _, err = dry_run(cluster, namespace, monitor(**spec))
+    code, _, err = cluster.dry_run(namespace=namespace, obj=monitor(**spec))
     assert code != 0, f"accepted: {spec}"
     assert field in err, err
 
@@ -117,19 +100,19 @@ def test_bad_spec_rejected_naming_the_field(
 def test_selector_is_required(cluster: Cluster, namespace: str) -> None:
     obj = monitor()
     del obj["spec"]["selector"]
-    code, _, err = dry_run(cluster, namespace, obj)
+    code, _, err = cluster.dry_run(namespace=namespace, obj=obj)
     assert code != 0
     assert "spec.selector" in err
 
 
 def test_name_fits_child_names(cluster: Cluster, namespace: str) -> None:
-    code, _, err = dry_run(cluster, namespace, monitor("x" * 60))
+    code, _, err = cluster.dry_run(namespace=namespace, obj=monitor("x" * 60))
     assert code != 0
     assert "metadata.name" in err
 
 
 def test_minimal_spec_defaulted_like_config(cluster: Cluster, namespace: str) -> None:
-    code, out, err = dry_run(cluster, namespace, monitor(features=[{"name": "latency_ms"}]))
+    code, out, err = cluster.dry_run(namespace=namespace, obj=monitor(features=[{"name": "latency_ms"}]))
     assert code == 0, err
     spec = json.loads(out)["spec"]
     assert spec["sensitivity"] == {"falseAlarmsPer": 10000, "warning": 0.2, "critical": 0.5}
@@ -142,7 +125,7 @@ def test_minimal_spec_defaulted_like_config(cluster: Cluster, namespace: str) ->
 
 def test_fromwindow_takes_iso_or_epoch(cluster: Cluster, namespace: str) -> None:
     baseline = {"mode": "fromWindow", "start": 1767225600, "end": "2026-01-02T00:00:00Z"}
-    code, out, err = dry_run(cluster, namespace, monitor(baseline=baseline))
+    code, out, err = cluster.dry_run(namespace=namespace, obj=monitor(baseline=baseline))
     assert code == 0, err
     assert MonitorSpec.parse(json.loads(out)["spec"]).baseline.mode == "fromWindow"
 

@@ -30,22 +30,6 @@ API = [c for c in CORPUS if c["stage"] == "api"]
 OPERATOR = [c for c in CORPUS if c["stage"] == "operator"]
 
 
-def dry_run(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> tuple[int, str, str]:
-    r = cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "--dry-run=server",
-        "-o",
-        "json",
-        "-f",
-        "-",
-        input=yaml.safe_dump(obj),
-        check=False,
-    )
-    return r.returncode, r.stdout, r.stderr
-
-
 @pytest.fixture(scope="module")
 def crd(cluster: Cluster) -> None:
     install_crd(cluster)
@@ -55,7 +39,7 @@ def crd(cluster: Cluster) -> None:
 def test_api_server_refuses_naming_the_field(
     cluster: Cluster, crd: None, namespace: str, case: dict[str, Any]
 ) -> None:
-    code, _, err = dry_run(cluster, namespace, monitor("bad", **case["spec"]))
+    code, _, err = cluster.dry_run(namespace=namespace, obj=monitor("bad", **case["spec"]))
     assert code != 0, f"accepted: {case['spec']}"
     assert case["field"] in err, err
 
@@ -74,7 +58,7 @@ def test_operator_model_refuses_what_it_reads(case: dict[str, Any]) -> None:
 def test_api_server_accepts_what_only_the_operator_can_judge(
     cluster: Cluster, crd: None, namespace: str, case: dict[str, Any]
 ) -> None:
-    code, _, err = dry_run(cluster, namespace, monitor("fine", **case["spec"]))
+    code, _, err = cluster.dry_run(namespace=namespace, obj=monitor("fine", **case["spec"]))
     assert code == 0, err
 
 

@@ -397,7 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="NAB layout: GROUP/FILE.csv + windows.json")
     p.add_argument("--plot", metavar="DIR", type=Path, help="draw each series with windows and alarms")
     p.add_argument("--monitor", action="append", default=[], metavar="FILE", help="extra DriftWatch column")
-    p.add_argument("--only", action="append", default=[], help="only methods with these names")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="only these methods (repeat, or comma-separated)",
+    )
     p.add_argument("--series", help="only series whose key contains this text")
     p.add_argument("--per-series", action="store_true", help="also print a line per series (first method)")
     p.add_argument(
@@ -423,7 +428,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ms = methods(args.monitor)
     if args.only:
-        ms = [m for m in ms if m.name in args.only]
+        wanted = {n.strip() for arg in args.only for n in arg.split(",")}
+        ms = [m for m in ms if m.name in wanted]
+        if not ms:
+            names = [m.name for m in methods(args.monitor)]
+            p.error(f"--only: no method named {sorted(wanted)}; methods: {names}")
     per_group: dict[str, list[Score]] = {}
     causes: dict[tuple[str, str, str], int] = {}  # (HIT|FA, detector or preceded by, value) -> alarms
     t_all = time.perf_counter()

@@ -67,13 +67,23 @@ class TailMixture(Detector):
         from driftwatch.detect.calibration import llr_threshold
 
         r = np.asarray(baseline, np.float64)
+        det = cls.refit_tail(r, math.inf, eps, beta, min_sigma)  # no cap while the threshold is derived
+        det.h = llr_threshold(arl, det.increments(r))
+        return det
+
+    @classmethod
+    def refit_tail(
+        cls, r: np.ndarray, h: float, eps: float, beta: float, min_sigma: float = 0.0
+    ) -> TailMixture:
+        """Tail model and body increment from values ``r``, with a given threshold ``h`` (``fit`` derives
+        it; adoption keeps the baseline's)."""
+        r = np.asarray(r, np.float64)
         tm = TailModel.fit(r, min_sigma)
-        det = cls(tm, 0.0, math.inf, eps, beta)  # no cap while the threshold is being derived
+        det = cls(tm, 0.0, h, eps, beta)
         srt = np.sort(r)
         p = (srt.size - np.searchsorted(srt, r, side="left") + 0.5) / (srt.size + 1)
         body = r <= tm.t
         det.body = float(det.llr(p[body]).mean()) if body.any() else -0.05
-        det.h = llr_threshold(arl, det.increments(r))
         return det
 
     def llr(self, p: np.ndarray) -> np.ndarray:

@@ -445,6 +445,26 @@ ROWS: list[Row] = [
     ),
     Row(
         tried=(
+            "the only operator SIGKILLed, a pod and a DriftMonitor created while none runs, the operator "
+            "started again once its Lease had expired (renewTime + leaseDuration past, by the API "
+            "server's record too): a rescheduled pod, a crash loop's back-off"
+        ),
+        test="`test_rel_operator_kill.py::test_restarted_after_its_lease_expired_leads_at_once`",
+        held=(
+            "it leads at its first election round (the Lease's age judged on the API server's clock: "
+            "its `Date` minus the Lease's newest `managedFields` time); its webhook injects from the "
+            "start; the monitor created meanwhile is Ready, the pod named in `status.pods.withoutSidecar`"
+        ),
+        numbers=(
+            "lease {lease_seconds:g} s: ready {ready_seconds_after_start} s after the start, leading "
+            "{leading_seconds_after_start} s, the new monitor Ready {new_monitor_ready_seconds_after_start} "
+            "s; {pods_injected_after_start} pod created after the start injected (before: it watched the "
+            "dead holder's record for a whole lease first and led 18.1 s after its start)"
+        ),
+        sources=("test_rel_operator_kill.py::test_restarted_after_its_lease_expired_leads_at_once",),
+    ),
+    Row(
+        tried=(
             "a DriftMonitor deleted while Redis is SIGSTOPped (the operator's removal of its keys "
             "hangs), the operator SIGKILLed there, Redis continued, the operator started again"
         ),

@@ -21,12 +21,20 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
+#: invalid_monitors.yaml's cases by who refuses them ("api", "operator"): the first two rows count them
+CORPUS = Counter(
+    str(case["stage"])
+    for case in yaml.safe_load((Path(__file__).parent / "invalid_monitors.yaml").read_text())
+)
 DOC = ROOT / "docs" / "reliability.md"
 BUILD = ROOT / "build"
 JSON_OUT = BUILD / "reliability-table.json"
@@ -69,22 +77,27 @@ class Row:
 ROWS: list[Row] = [
     Row(
         tried=(
-            "16 invalid DriftMonitors the API server can judge (`spec.ingest` unknown fields, no "
-            "metrics, non-http scrape URL, bad durations/counts; negative or malformed quantities, "
-            "unknown resources, request above its own limit; a password in `spec.redis.url`, a "
-            "non-Redis URL)"
+            f"{CORPUS['api']} invalid DriftMonitors the API server can judge (`spec.ingest` unknown "
+            "fields, no metrics, non-http scrape URL, bad durations/counts, OTLP without metrics, "
+            "`maxSamples: 0` or an empty `keyAttribute`; negative or malformed quantities, unknown "
+            "resources, request above its own limit; a password in `spec.redis.url`, a non-Redis URL)"
         ),
         test="`test_rel_invalid_monitors.py`",
         held=(
             "every one refused by `kubectl apply` (schema/CEL) with the field in the message; the "
             "operator's model refuses each of them too"
         ),
-        numbers="16/16 refused at the API server, 16/16 by the model",
+        numbers=(
+            f"{CORPUS['api']}/{CORPUS['api']} refused at the API server, {CORPUS['api']}/{CORPUS['api']} "
+            "by the model"
+        ),
     ),
     Row(
         tried=(
-            "4 DriftMonitors only the operator can judge (request above the operator's default "
-            "limit, an image not on the allow-list, `block: 2m`, a missing baseline ConfigMap)"
+            f"{CORPUS['operator']} DriftMonitors only the operator can judge (request above the "
+            "operator's default limit, an image not on the allow-list, `block: 2m`, a missing baseline "
+            "ConfigMap; OTLP metrics the schema cannot type: not a list or map, a name with a space, a "
+            "feature not declared)"
         ),
         test="idem",
         held=(
@@ -92,7 +105,8 @@ ROWS: list[Row] = [
             "namespace start without a sidecar; the baseline case recovers once the ConfigMap exists"
         ),
         numbers=(
-            "4/4 refused, 0 pods injected; recovery after the ConfigMap appeared: within the "
+            f"{CORPUS['operator']}/{CORPUS['operator']} refused, 0 pods injected; recovery after the "
+            "ConfigMap appeared: within the "
             "operator's retry (< 60 s)"
         ),
     ),

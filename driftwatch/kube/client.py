@@ -10,6 +10,8 @@ Credentials are anything shaped like :class:`Connection`: kopf's own ``Connectio
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -143,6 +145,22 @@ class Kube:
         """One API call; retried on 429/5xx-unavailable and connection errors (a fresh CRD answers 429
         "storage is (re)initializing" for a moment; an API server restart drops connections), unless
         ``retry`` is false (a Service proxy's 503 "no endpoints" is an answer, not a hiccup)."""
+        answer, _ = await self._call(
+            method, path, params=params, body=body, content_type=content_type, retry=retry
+        )
+        return answer
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+        retry: bool,
+    ) -> tuple[Any, str]:
+        """``request``, with the answer's ``Date`` header."""
         for attempt, delay in enumerate((*RETRY_DELAYS, None) if retry else (None,)):
             try:
                 return await self._request_once(
@@ -159,7 +177,7 @@ class Kube:
 
     async def _request_once(
         self, method: str, path: str, *, params: Mapping[str, str] | None, body: Any, content_type: str
-    ) -> Any:
+    ) -> tuple[Any, str]:
         session = await self._get_session()
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
@@ -172,7 +190,7 @@ class Kube:
                 except ValueError:
                     raise KubeError(r.status, text) from None
                 raise KubeError(r.status, status.get("message", text), status.get("reason", ""))
-            return json.loads(text) if text else None
+            return (json.loads(text) if text else None), r.headers.get("Date", "")
 
     # --- verbs ---
 
@@ -185,6 +203,26 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    async def get_dated(
+        self, kind: str, namespace: str | None, name: str
+    ) -> tuple[dict[str, Any] | None, dt.datetime | None]:
+        """The object (None if it does not exist) and the API server's clock when it answered (its
+        ``Date`` header: whole seconds, truncated; None without one). That clock is the one the server
+        stamps the object with (``managedFields`` times), whatever this host's clock says."""
+        try:
+            obj, date = await self._call(
+                "GET", path_for(kind, namespace, name), params=None, body=None, content_type="", retry=True
+            )
+        except KubeError as e:
+            if e.status == 404:
+                return None, None
+            raise
+        try:
+            at = email.utils.parsedate_to_datetime(date) if date else None
+        except ValueError:
+            at = None
+        return obj, at
 
     async def list(
         self, kind: str, namespace: str | None = None, label_selector: str = ""

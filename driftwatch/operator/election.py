@@ -7,9 +7,18 @@ renew for ``renew_deadline`` (shorter than the lease) steps down on its own, so 
 anybody else may start. Writes are optimistic (``resourceVersion``): of two replicas racing for an
 expired lease, one gets a 409 and stays a follower.
 
-Expiry is judged on this replica's monotonic clock from the moment it first saw the current record --
-never from the ``renewTime`` another node wrote -- so clocks that disagree between nodes do not matter
-(client-go's rule too).
+Expiry is judged by how long the record has been unchanged, never from the ``renewTime`` another node
+wrote, so clocks that disagree between nodes do not matter. Two measures, the longer counts:
+
+* this replica's monotonic clock from the moment it first saw the current record (client-go's rule);
+* the API server's clock: its ``Date`` when it answered the read minus its own record of the Lease's
+  last write (the newest ``managedFields`` time), less a second for the truncation of both to whole
+  seconds (``server_age``). Both times come from the API server, so nodes' clocks still do not matter.
+
+The first alone makes a replica that starts after the Lease expired -- the only operator restarted, a
+pod rescheduled -- watch the dead holder's record for a whole lease before it leads (client-go does);
+the second lets it lead at its first round. Several API servers behind one address must agree on the
+time within the lease's margin over the renew deadline (5 s of 15 s), as their own leases assume.
 
 Why our own and not kopf's peering: kopf pauses *every* watch of a paused operator, the ones that feed
 the webhook's monitor cache included, and freezes all replicas of equal priority (docs/decisions.md).
@@ -80,6 +89,29 @@ def decide(identity: str, record: Record | None, unchanged_for: float) -> Action
     return "follow"
 
 
+def written_at(lease: Mapping[str, Any]) -> dt.datetime | None:
+    """When the API server last recorded a write to ``lease``: the newest of its ``managedFields`` times
+    (whole seconds, truncated; a manager's time moves whenever a value it owns changes, every renewal
+    included). None if it has none."""
+    times: list[dt.datetime] = []
+    for entry in (lease.get("metadata") or {}).get("managedFields") or []:
+        try:
+            times.append(dt.datetime.fromisoformat(str(entry["time"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return max(times, default=None)
+
+
+def server_age(lease: Mapping[str, Any], server_now: dt.datetime | None) -> float:
+    """How long, at least, ``lease`` has been unchanged by the API server's clock: ``server_now`` (the
+    read's ``Date``) minus its last write (``written_at``), less 1 s for the truncation of both to whole
+    seconds. 0 when either is unknown or the clocks run backwards."""
+    written = written_at(lease)
+    if server_now is None or written is None or written.tzinfo is None or server_now.tzinfo is None:
+        return 0.0
+    return max(0.0, (server_now - written).total_seconds() - 1.0)
+
+
 def micro_time(at: dt.datetime | None = None) -> str:
     """A Lease's MicroTime: RFC 3339 with microseconds, UTC."""
     return (at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -127,12 +159,14 @@ class LeaseElector:
     async def attempt(self) -> bool | None:
         """One read, and a write if the lease is ours to create, take or renew. True: we hold it;
         False: another replica does; None: could not tell (API error, lost a write race)."""
-        lease = await self.kube.get("Lease", self.namespace, self.name)
+        lease, server_now = await self.kube.get_dated("Lease", self.namespace, self.name)
         now = time.monotonic()
         record = Record.of(lease) if lease is not None else None
         if record is not None and (self._seen is None or self._seen[0] != record):
             self._seen = (record, now)
-        unchanged_for = now - self._seen[1] if self._seen is not None and record is not None else 0.0
+        unchanged_for = 0.0
+        if lease is not None and self._seen is not None:
+            unchanged_for = max(now - self._seen[1], server_age(lease, server_now))
         action = decide(self.identity, record, unchanged_for)
         if action == "follow":
             return False

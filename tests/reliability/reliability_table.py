@@ -21,12 +21,20 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
+#: invalid_monitors.yaml's cases by who refuses them ("api", "operator"): the first two rows count them
+CORPUS = Counter(
+    str(case["stage"])
+    for case in yaml.safe_load((Path(__file__).parent / "invalid_monitors.yaml").read_text())
+)
 DOC = ROOT / "docs" / "reliability.md"
 BUILD = ROOT / "build"
 JSON_OUT = BUILD / "reliability-table.json"
@@ -69,22 +77,27 @@ class Row:
 ROWS: list[Row] = [
     Row(
         tried=(
-            "16 invalid DriftMonitors the API server can judge (`spec.ingest` unknown fields, no "
-            "metrics, non-http scrape URL, bad durations/counts; negative or malformed quantities, "
-            "unknown resources, request above its own limit; a password in `spec.redis.url`, a "
-            "non-Redis URL)"
+            f"{CORPUS['api']} invalid DriftMonitors the API server can judge (`spec.ingest` unknown "
+            "fields, no metrics, non-http scrape URL, bad durations/counts, OTLP without metrics, "
+            "`maxSamples: 0` or an empty `keyAttribute`; negative or malformed quantities, unknown "
+            "resources, request above its own limit; a password in `spec.redis.url`, a non-Redis URL)"
         ),
         test="`test_rel_invalid_monitors.py`",
         held=(
             "every one refused by `kubectl apply` (schema/CEL) with the field in the message; the "
             "operator's model refuses each of them too"
         ),
-        numbers="16/16 refused at the API server, 16/16 by the model",
+        numbers=(
+            f"{CORPUS['api']}/{CORPUS['api']} refused at the API server, {CORPUS['api']}/{CORPUS['api']} "
+            "by the model"
+        ),
     ),
     Row(
         tried=(
-            "4 DriftMonitors only the operator can judge (request above the operator's default "
-            "limit, an image not on the allow-list, `block: 2m`, a missing baseline ConfigMap)"
+            f"{CORPUS['operator']} DriftMonitors only the operator can judge (request above the "
+            "operator's default limit, an image not on the allow-list, `block: 2m`, a missing baseline "
+            "ConfigMap; OTLP metrics the schema cannot type: not a list or map, a name with a space, a "
+            "feature not declared)"
         ),
         test="idem",
         held=(
@@ -92,7 +105,8 @@ ROWS: list[Row] = [
             "namespace start without a sidecar; the baseline case recovers once the ConfigMap exists"
         ),
         numbers=(
-            "4/4 refused, 0 pods injected; recovery after the ConfigMap appeared: within the "
+            f"{CORPUS['operator']}/{CORPUS['operator']} refused, 0 pods injected; recovery after the "
+            "ConfigMap appeared: within the "
             "operator's retry (< 60 s)"
         ),
     ),
@@ -442,6 +456,26 @@ ROWS: list[Row] = [
             "test_rel_operator_kill.py::test_killed_at_the_status_write",
             "test_rel_operator_kill.py::test_killed_mid_scan_removal",
         ),
+    ),
+    Row(
+        tried=(
+            "the only operator SIGKILLed, a pod and a DriftMonitor created while none runs, the operator "
+            "started again once its Lease had expired (renewTime + leaseDuration past, by the API "
+            "server's record too): a rescheduled pod, a crash loop's back-off"
+        ),
+        test="`test_rel_operator_kill.py::test_restarted_after_its_lease_expired_leads_at_once`",
+        held=(
+            "it leads at its first election round (the Lease's age judged on the API server's clock: "
+            "its `Date` minus the Lease's newest `managedFields` time); its webhook injects from the "
+            "start; the monitor created meanwhile is Ready, the pod named in `status.pods.withoutSidecar`"
+        ),
+        numbers=(
+            "lease {lease_seconds:g} s: ready {ready_seconds_after_start} s after the start, leading "
+            "{leading_seconds_after_start} s, the new monitor Ready {new_monitor_ready_seconds_after_start} "
+            "s; {pods_injected_after_start} pod created after the start injected (before: it watched the "
+            "dead holder's record for a whole lease first and led 18.1 s after its start)"
+        ),
+        sources=("test_rel_operator_kill.py::test_restarted_after_its_lease_expired_leads_at_once",),
     ),
     Row(
         tried=(

@@ -26,6 +26,7 @@ operator login is the chart's (its ACL line is read from the chart's template).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from write_hold import Target, WriteHold, dry_run, dry_run_apply
 
 from driftwatch.devcluster import Cluster
 from driftwatch.devcluster.stack import (
+    OPERATOR_NAMESPACE,
     OperatorProcess,
     RedisServer,
     install_crd,
@@ -54,7 +56,7 @@ from driftwatch.devcluster.stack import (
     service_account_kubeconfig,
     wait_for,
 )
-from driftwatch.vocab.names import LABEL_MONITOR
+from driftwatch.vocab.names import LABEL_MONITOR, LEADER_LEASE
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_TEMPLATE = ROOT / "charts" / "driftwatch" / "templates" / "redis.yaml"
@@ -502,3 +504,80 @@ def test_the_charts_operator_login_hears_the_sidecars_notifications(stack: Stack
     with stack.op.log_path.open(errors="replace") as f:
         f.seek(log_from)
         assert "notifications unavailable" not in f.read()
+
+
+# --- restarted only after its Lease expired ------------------------------------------------------
+
+
+def lease_now(cluster: Cluster) -> dict[str, Any]:
+    """The leader Lease with its ``managedFields`` (the API server's record of when it was written)."""
+    args = ("get", "lease", LEADER_LEASE, "-n", OPERATOR_NAMESPACE, "--show-managed-fields")
+    lease: dict[str, Any] = cluster.kubectl_json(*args)
+    return lease
+
+
+def expired_at(lease: dict[str, Any]) -> float:
+    """When (epoch seconds) ``lease`` has expired by every clock that judges it: its holder's
+    ``renewTime`` and the API server's record of its last write (``managedFields`` times, whole
+    seconds: one more second for the truncation of each), each plus ``leaseDurationSeconds``."""
+    spec = lease["spec"]
+    renewed = dt.datetime.fromisoformat(spec["renewTime"]).timestamp()
+    fields = lease["metadata"]["managedFields"]
+    written = max(dt.datetime.fromisoformat(m["time"]).timestamp() for m in fields)
+    return max(renewed, written + 2) + float(spec["leaseDurationSeconds"])
+
+
+def test_restarted_after_its_lease_expired_leads_at_once(
+    stack: Stack, ns: str, reliability_record: Callable[..., None]
+) -> None:
+    """The only operator SIGKILLed and started again once its Lease has expired (a pod rescheduled
+    onto another node, a crash loop's back-off): no replica holds the Lease, so the new process leads
+    at its first election round. Before: it watched the dead holder's record for a whole lease on its
+    own clock first (client-go's rule, which only knows when it *saw* the record) -- 15 s more with no
+    reconcile, no aggregation and no cleanup. Its webhook injects from its start either way."""
+    cluster = stack.cluster
+    cluster.apply(monitor("m", "a"), namespace=ns)
+    wait_ready(cluster, ns, "m")
+    cluster.apply(pod("before-0", "a"), namespace=ns)
+    kill(stack.op)
+    lease = lease_now(cluster)  # after the kill: its last renewal
+    holder = lease["spec"]["holderIdentity"]
+    transitions = int(lease["spec"].get("leaseTransitions") or 0)
+    cluster.apply(pod("dead-0", "a"), namespace=ns)  # failurePolicy Ignore: created, no sidecar
+    cluster.apply(monitor("m2", "b"), namespace=ns)  # created while no operator runs
+    time.sleep(max(0.0, expired_at(lease) - time.time()))
+    assert lease_now(cluster)["spec"] == lease["spec"], "somebody wrote the Lease meanwhile"
+
+    started = time.monotonic()
+    stack.op.start()  # returns once /readyz answers: after the first election round (lifecycle.start)
+    readied = time.monotonic() - started
+    led_at_start = leads(stack.op)
+    cluster.apply(pod("after-0", "a"), namespace=ns)
+    assert sidecars(get(cluster, "pod", ns, "after-0") or NO_POD), "after-0 not injected"
+    wait_for(lambda: leads(stack.op), 3 * LEASE_SECONDS, "the restarted operator to lead")
+    led = time.monotonic() - started
+    wait_ready(cluster, ns, "m2")
+    m2_ready = time.monotonic() - started
+
+    after = lease_now(cluster)["spec"]
+    assert after["holderIdentity"] != holder
+    assert int(after["leaseTransitions"]) == transitions + 1
+    # the new leader's aggregation names the pod created while no operator ran
+    wait_for(
+        lambda: (status(cluster, ns, "m").get("pods") or {}).get("withoutSidecar") == ["dead-0"],
+        60,
+        "status naming dead-0 as without the sidecar",
+    )
+    numbers = event_numbers(cluster, ns)
+    assert led_at_start, (
+        f"the Lease had expired, yet the restarted operator did not lead at its first election round "
+        f"(it led {led:.1f} s after its start, ready after {readied:.1f} s)"
+    )
+    reliability_record(
+        lease_seconds=float(lease["spec"]["leaseDurationSeconds"]),
+        ready_seconds_after_start=round(readied, 1),
+        leading_seconds_after_start=round(led, 1),
+        new_monitor_ready_seconds_after_start=round(m2_ready, 1),
+        pods_injected_after_start=1,
+        **numbers,
+    )

@@ -5,6 +5,7 @@ against a real API server, and two operator processes failing over: tests/reliab
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import kopf
@@ -12,7 +13,7 @@ import pytest
 
 from driftwatch.operator import handlers, leadership
 from driftwatch.operator.context import OperatorContext
-from driftwatch.operator.election import Record, Timing, decide, lease_spec
+from driftwatch.operator.election import Record, Timing, decide, lease_spec, server_age, written_at
 from driftwatch.operator.options import OperatorOptions, default_identity
 
 HELD = Record(holder="a", duration=15, renew_time="2026-01-01T00:00:00.000000Z", transitions=3)
@@ -32,6 +33,31 @@ HELD = Record(holder="a", duration=15, renew_time="2026-01-01T00:00:00.000000Z",
 )
 def test_decide(identity: str, record: Record | None, unchanged_for: float, action: str) -> None:
     assert decide(identity, record, unchanged_for) == action
+
+
+def lease_written(*times: str) -> dict[str, Any]:
+    fields = [{"manager": f"m{i}", "operation": "Update", "time": t} for i, t in enumerate(times)]
+    return {"metadata": {"managedFields": fields}, "spec": {"holderIdentity": "a"}}
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_server_age_is_the_api_servers_own_measure_less_its_truncation() -> None:
+    """A replica started after the Lease expired judges it by the API server's clock (the read's Date
+    minus the newest managedFields time), not only by how long it has watched the record itself."""
+    lease = lease_written("2026-01-01T00:00:00Z", "2026-01-01T00:00:20Z")
+    assert written_at(lease) == at("2026-01-01T00:00:20Z")  # the newest write, whoever made it
+    assert server_age(lease, at("2026-01-01T00:00:36Z")) == 15.0  # 16 s apart, whole seconds: >= 15
+    assert decide("b", HELD, server_age(lease, at("2026-01-01T00:00:36Z"))) == "take"
+    assert decide("b", HELD, server_age(lease, at("2026-01-01T00:00:35Z"))) == "follow"
+    # unknown or backwards: no claim at all (the replica's own clock decides)
+    assert server_age(lease, None) == 0.0
+    assert server_age(lease_written(), at("2026-01-01T00:00:36Z")) == 0.0
+    assert server_age(lease_written("garbage"), at("2026-01-01T00:00:36Z")) == 0.0
+    assert server_age(lease, at("2026-01-01T00:00:10Z")) == 0.0
+    assert server_age(lease_written("2026-01-01T00:00:20"), at("2026-01-01T00:00:36Z")) == 0.0  # no zone
 
 
 def test_timing_keeps_client_go_proportions() -> None:

@@ -43,8 +43,8 @@ setup: venv system-deps k8s-bins
 
 # image: tests/image run it (their fixture rebuilds it from podman's layer cache, seconds when unchanged)
 test: setup image
-	@echo "==> all tests (the slow reliability cases: make reliability)"
-	$(PYTEST) -m "not slow" tests
+	@echo "==> all tests (the slow reliability cases too: about a minute together)"
+	$(PYTEST) tests
 
 reliability: setup
 	@echo "==> the reliability suite (issue 12), slow cases included"

@@ -261,9 +261,9 @@ class NumericMonitor(StateMachine):
     def _to32(self, x: np.ndarray) -> np.ndarray:
         """float64 -> the float32 kept in state, scaled by a power-of-two ``unit`` so streams of 1e300 or
         1e-300 fit (exact: only the exponent changes); clipped to float32's range."""
-        if self.unit != 1.0:
-            x = x * (1.0 / self.unit)
-        out: np.ndarray = np.clip(x, -F32_MAX, F32_MAX).astype(np.float32)
+        # maximum/minimum: np.clip's result (NaN stays NaN) without its Python-level dispatch
+        y = np.maximum(x * (1.0 / self.unit) if self.unit != 1.0 else x, -F32_MAX)
+        out: np.ndarray = np.minimum(y, F32_MAX, out=y).astype(np.float32)
         return out
 
     def _to64(self, a: np.ndarray) -> np.ndarray:
@@ -801,12 +801,21 @@ class NumericMonitor(StateMachine):
             )
             self.pending = pending
             return
-        old = self.ring[self.ring.size - self.pending :]
-        vals = self._to64(np.concatenate([old, self._to32(x)]))
+        # only the values the summary reads and the ring keeps are converted (a 1M batch costs two
+        # blocks, not a million float32 round trips): the last `need` of pending + batch
+        need = min(pending, max(self.current.reads(pending), self.RING))
+        if need <= x.size:
+            vals = self._to64(self._to32(x[x.size - need :]))
+        else:
+            old = self.ring[self.ring.size - (need - x.size) :]
+            vals = self._to64(np.concatenate([old, self._to32(x)]))
         tss = None
         if have_ts and t is not None:
-            tss = np.concatenate([self.ring_ts[self.ring_ts.size - self.pending :], t])
-        self.current.update(self._adjusted(vals, tss))
+            if need <= t.size:
+                tss = t[t.size - need :]
+            else:
+                tss = np.concatenate([self.ring_ts[self.ring_ts.size - (need - t.size) :], t])
+        self.current.update(self._adjusted(vals, tss), pending)
         self.ring = self._to32(vals[-self.RING :])
         # a copy, not a view: a view would keep the whole batch's timestamps alive with the stream
         self.ring_ts = tss[-self.RING :].copy() if tss is not None else _EMPTY

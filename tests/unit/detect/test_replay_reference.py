@@ -51,6 +51,10 @@ def _stream(name: str) -> tuple[np.ndarray, np.ndarray | None]:
         hour = (ts % DAY >= 3 * 3600) & (ts % DAY < 4 * 3600)
         x = x + np.where(hour & (ts >= ts[0] + 6 * DAY), 1.0, 0.0)
         return x, ts
+    if name == "wander":  # a level that wanders (a random walk under the noise): the local level is used
+        x = 20.0 + np.cumsum(rng.normal(0.0, 0.1, 60_000)) + rng.normal(0.0, 1.0, 60_000)
+        x[40_000:] += 4.0
+        return x, None
     if name == "nan-mixed":  # NaN, inf and out-of-range values among a stream that steps up
         x = rng.normal(10.0, 1.0, 50_000)
         x[25_000:] += 1.0
@@ -71,6 +75,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lognormal-ramp": ("lognormal-ramp", {"preset": "auto"}),
     "seasonal": ("seasonal", {"preset": "auto", "baseline": {"seasonality": "auto"}}),
     "nan-mixed": ("nan-mixed", {"preset": "auto"}),
+    "wander": ("wander", {"preset": "auto"}),  # a local level (gain 0.3), following while Drifting
 }
 
 
@@ -129,6 +134,8 @@ def test_the_reference_covers_every_event_type(reference: dict[str, Any]) -> Non
     assert ("drift-adopt", "DRIFT_END", "adopted") in types
     assert ("seasonal", "DRIFT_START", None) in types
     assert ("nan-mixed", "DRIFT_START", None) in types
+    assert ("wander", "DRIFT_START", None) in types
+    assert ("wander", "DRIFT_END", "recovered") in types
 
 
 if __name__ == "__main__" and "--write" in sys.argv:

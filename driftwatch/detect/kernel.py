@@ -15,6 +15,11 @@ batch ~40 times and needs scan tricks (rewinds, clamped Lindley recursions) to s
 alarm; one loop reads it once, stops exactly where it must, and makes per-sample mechanisms (a local
 level, tail probabilities) as cheap as the rest. The detectors' definitions live in
 ``detectors/``; this module only executes them together.
+
+Inside, the loop is shaped for the CPU (``_kernel.c``; docs/decisions.md §30): blocks of 256 samples
+in three passes (transform and level; the tail increments, computed only for samples beyond a tail
+threshold; the rest), and the six CUSUMs as three two-lane vectors with no data-dependent branch. Every
+number is the one ``run_reference`` computes, bit for bit: the same IEEE operations in the same order.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from .transforms import Standardizer, smooth_scale
 from .window import Tumbling
 
 F32_MAX = float(np.finfo(np.float32).max)
+_F32_LO, _F32_HI = np.float64(-F32_MAX), np.float64(F32_MAX)  # as numpy scalars: no conversion per call
 _EMPTY = np.zeros(0, np.float64)
 
 
@@ -54,7 +55,7 @@ def _median(a: np.ndarray) -> float:
     if n == 0:
         return math.nan
     if n % 2:
-        return b.item(n // 2)
+        return float(b.item(n // 2))
     out: float = (b.item(n // 2 - 1) + b.item(n // 2)) / 2
     return out
 
@@ -286,8 +287,8 @@ class NumericMonitor(StateMachine):
         """float64 -> the float32 kept in state, scaled by a power-of-two ``unit`` so streams of 1e300 or
         1e-300 fit (exact: only the exponent changes); clipped to float32's range."""
         # maximum/minimum: np.clip's result (NaN stays NaN) without its Python-level dispatch
-        y = np.maximum(x * (1.0 / self.unit) if self.unit != 1.0 else x, -F32_MAX)
-        out: np.ndarray = np.minimum(y, F32_MAX, out=y).astype(np.float32)
+        y = np.maximum(x * (1.0 / self.unit) if self.unit != 1.0 else x, _F32_LO)
+        out: np.ndarray = np.minimum(y, _F32_HI, out=y).astype(np.float32)
         return out
 
     def _to64(self, a: np.ndarray) -> np.ndarray:

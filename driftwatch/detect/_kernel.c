@@ -53,7 +53,7 @@ enum {
  * loop and of kernel.run_reference. SSE2 is part of x86-64; elsewhere the same pair type is a struct
  * of two doubles with the scalar expressions (the compiler vectorises it where it can).
  */
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DW_NO_SSE2) /* -DDW_NO_SSE2: the portable path, for tests */
 #include <emmintrin.h>
 typedef __m128d pair;
 static inline pair pair_of(double lo, double hi) { return _mm_set_pd(hi, lo); }

@@ -127,6 +127,9 @@ class Code(IntEnum):
     RECOVERED = 2
 
 
+_CODES = tuple(Code)
+
+
 @dataclass
 class Step:
     """What one call did: samples consumed, why it stopped, which detector (alarms only)."""
@@ -176,7 +179,7 @@ def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit
         1 if drifting else 0,
         int(limit),
     )
-    return Step(int(used), Code(code), int(det))
+    return Step(used, _CODES[code], det)  # ints from the extension; the enum by index, not Code(code)
 
 
 def tail_llr(r: float, t: float, zeta: float, xi: float, sigma: float, eps: float, beta: float) -> float:

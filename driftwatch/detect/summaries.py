@@ -203,7 +203,6 @@ class QuantileSketch:
         if x.size == 0:
             return
         bits = np.ascontiguousarray(x, np.float64).view(np.int64)
-        idx = (bits & _ABS) >> self._SHIFT
         # the common case (latencies, sizes): one store, no masks. The bound is the smallest value
         # with a bucket of its own: below it (zero and the tiniest subnormals, bucket 0) counts as
         # zero, whatever else is in the batch -- so merged sketches equal the whole one exactly.
@@ -211,9 +210,10 @@ class QuantileSketch:
         # has negative bits, so "every value >= the bound" is "the smallest bit pattern >= the
         # bound's", and the bucket range is the extreme bit patterns' buckets (two reductions).
         low = int(bits.min())
-        if low >= self._SMALLEST_BITS:
-            self.pos.add_counts(low >> self._SHIFT, int(bits.max()) >> self._SHIFT, idx, None)
+        if low >= self._SMALLEST_BITS:  # every bit pattern positive: the bucket is bits >> SHIFT
+            self.pos.add_counts(low >> self._SHIFT, int(bits.max()) >> self._SHIFT, bits >> self._SHIFT, None)
             return
+        idx = (bits & _ABS) >> self._SHIFT
         nonzero = idx > 0  # idx 0: zero and the smallest subnormals
         self.zero += int(x.size - np.count_nonzero(nonzero))
         negative = bits < 0

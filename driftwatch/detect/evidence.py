@@ -32,23 +32,25 @@ def describe(x: np.ndarray) -> dict[str, float | int | None]:
     """Exact evidence numbers of a small raw sample."""
     if x.size == 0:
         return {"n": 0, "mean": None, "std": None, "p50": None, "p95": None, "p99": None}
-    x = np.sort(x.astype(np.float64))
+    x = x.astype(np.float64)  # a copy, sorted in place
+    x.sort()
     n = x.size
     mean = float(x.sum()) / n
     d = x - mean
-    # numpy's default (linear) quantiles on the sorted sample: np.quantile costs ~0.5 ms a call
-    pos = np.array([0.5, 0.95, 0.99]) * (x.size - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, x.size - 1)
-    p50, p95, p99 = x[lo] + (x[hi] - x[lo]) * (pos - lo)
-    return {
-        "n": int(x.size),
+    # numpy's default (linear) quantiles on the sorted sample (np.quantile costs ~0.5 ms a call), in
+    # Python floats: the same IEEE operations as numpy's on arrays of three, without its per-call cost
+    # (this runs at every event; describe is most of what a drift event costs)
+    out: dict[str, float | int | None] = {
+        "n": n,
         "mean": mean,
         "std": math.sqrt(float(np.einsum("i,i->", d, d)) / (n - 1)) if n > 1 else 0.0,
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
     }
+    for key, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        pos = q * (n - 1)
+        lo = math.floor(pos)
+        v = x.item(lo)
+        out[key] = v + (x.item(min(lo + 1, n - 1)) - v) * (pos - lo)
+    return out
 
 
 def encode_names(values: list[str], max_names: int = 24) -> dict[str, Any]:

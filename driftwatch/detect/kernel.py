@@ -15,6 +15,11 @@ batch ~40 times and needs scan tricks (rewinds, clamped Lindley recursions) to s
 alarm; one loop reads it once, stops exactly where it must, and makes per-sample mechanisms (a local
 level, tail probabilities) as cheap as the rest. The detectors' definitions live in
 ``detectors/``; this module only executes them together.
+
+Inside, the loop is shaped for the CPU (``_kernel.c``; docs/decisions.md §30): blocks of 256 samples
+in three passes (transform and level; the tail increments, computed only for samples beyond a tail
+threshold; the rest), and the six CUSUMs as three two-lane vectors with no data-dependent branch. Every
+number is the one ``run_reference`` computes, bit for bit: the same IEEE operations in the same order.
 """
 
 from __future__ import annotations
@@ -122,6 +127,9 @@ class Code(IntEnum):
     RECOVERED = 2
 
 
+_CODES = tuple(Code)
+
+
 @dataclass
 class Step:
     """What one call did: samples consumed, why it stopped, which detector (alarms only)."""
@@ -171,7 +179,7 @@ def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit
         1 if drifting else 0,
         int(limit),
     )
-    return Step(int(used), Code(code), int(det))
+    return Step(used, _CODES[code], det)  # ints from the extension; the enum by index, not Code(code)
 
 
 def tail_llr(r: float, t: float, zeta: float, xi: float, sigma: float, eps: float, beta: float) -> float:

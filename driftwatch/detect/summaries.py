@@ -7,11 +7,13 @@ the category counts, up to floating-point rounding for the moments (Chan et al. 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+_I64_PAIR, _F64_PAIR = struct.Struct("<qq"), struct.Struct("<dd")  # a bucket index's bits as a float
 _SIGN = np.int64(-(2**63))  # the sign bit as int64
 _ABS = np.int64(2**63 - 1)  # every bit but the sign
 #: the counts of every empty store, shared (read-only; a store replaces its array when it grows): a
@@ -45,11 +47,12 @@ class Moments:
     def update(self, x: np.ndarray) -> None:
         if x.size == 0:
             return
-        mb = float(x.mean())
+        # float64: x.mean() is exactly add.reduce / n (numpy's _mean), without its Python wrapper
+        mb = float(np.add.reduce(x)) / x.size if x.dtype == np.float64 else float(x.mean())
         d = x - mb
         # einsum, not np.dot: BLAS threads can stall for milliseconds on a busy host
         m2 = float(np.einsum("i,i->", d, d))
-        self._combine(int(x.size), mb, m2, float(x.min()), float(x.max()))
+        self._combine(int(x.size), mb, m2, float(np.minimum.reduce(x)), float(np.maximum.reduce(x)))
 
     def _combine(self, nb: int, mb: float, m2b: float, lo: float, hi: float) -> None:
         if nb == 0:
@@ -127,14 +130,20 @@ class _Store:
             hi = max(hi, self.offset + self.counts.size - 1)
         floor = max(lo, hi - self.max_bins + 1)  # everything below collapses into `floor`
         width = hi - floor + 1
-        new = np.zeros(width, np.int64)
-        if self.counts.size:
-            old_idx = np.arange(self.offset, self.offset + self.counts.size)
-            np.add.at(new, np.maximum(old_idx, floor) - floor, self.counts)
         rel = idx - floor
         if lo < floor:
             rel = np.maximum(rel, 0)
-        new += np.bincount(rel, weights=weights, minlength=width)[:width].astype(np.int64)
+        # a fresh array (bincount's own, or astype's copy): the old counts are added into it
+        new = np.bincount(rel, weights=weights, minlength=width)[:width].astype(
+            np.int64, copy=weights is not None
+        )
+        if self.counts.size:
+            start = self.offset - floor
+            if start >= 0:  # nothing collapses (the usual case): the old counts are one slice
+                new[start : start + self.counts.size] += self.counts
+            else:
+                old_idx = np.arange(self.offset, self.offset + self.counts.size)
+                np.add.at(new, np.maximum(old_idx, floor) - floor, self.counts)
         self.offset, self.counts = floor, new
 
     def merge_from(self, other: _Store) -> None:
@@ -171,7 +180,8 @@ class QuantileSketch:
     SUB_BITS = 5
     RELATIVE_ERROR = 2.0 ** -(SUB_BITS + 1)
     _SHIFT = 52 - SUB_BITS
-    _SMALLEST_BUCKETED = float(np.array([1 << (52 - SUB_BITS)], np.int64).view(np.float64)[0])
+    _SMALLEST_BITS = 1 << (52 - SUB_BITS)
+    _SMALLEST_BUCKETED = float(np.array([_SMALLEST_BITS], np.int64).view(np.float64)[0])
 
     __slots__ = ("neg", "pos", "zero")
 
@@ -193,13 +203,17 @@ class QuantileSketch:
         if x.size == 0:
             return
         bits = np.ascontiguousarray(x, np.float64).view(np.int64)
-        idx = (bits & _ABS) >> self._SHIFT
         # the common case (latencies, sizes): one store, no masks. The bound is the smallest value
         # with a bucket of its own: below it (zero and the tiniest subnormals, bucket 0) counts as
         # zero, whatever else is in the batch -- so merged sketches equal the whole one exactly.
-        if x.min() >= self._SMALLEST_BUCKETED:
-            self.pos.add_indices(idx)
+        # On the bit patterns: a positive float orders as its int64 bits, a negative one (or -0.0)
+        # has negative bits, so "every value >= the bound" is "the smallest bit pattern >= the
+        # bound's", and the bucket range is the extreme bit patterns' buckets (two reductions).
+        low = int(bits.min())
+        if low >= self._SMALLEST_BITS:  # every bit pattern positive: the bucket is bits >> SHIFT
+            self.pos.add_counts(low >> self._SHIFT, int(bits.max()) >> self._SHIFT, bits >> self._SHIFT, None)
             return
+        idx = (bits & _ABS) >> self._SHIFT
         nonzero = idx > 0  # idx 0: zero and the smallest subnormals
         self.zero += int(x.size - np.count_nonzero(nonzero))
         negative = bits < 0
@@ -231,15 +245,31 @@ class QuantileSketch:
         return values[keep], counts[keep]
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        values, counts = self.histogram()
-        total = int(counts.sum())
+        # the histogram's answer without building it: the cumulative counts over every bucket (empty
+        # ones included: the first bucket whose cumulative count exceeds a rank is never empty) and
+        # the midpoint of only the buckets asked for (the evidence of every drift event reads these)
+        neg, pos = self.neg.counts, self.pos.counts
+        counts = np.concatenate([neg[::-1], [self.zero], pos])
+        cum = np.cumsum(counts)
+        total = int(cum[-1])
         if total == 0:
             return [None for _ in qs]
-        cum = np.cumsum(counts)
+        ranks = [min(max(q, 0.0), 1.0) * (total - 1) for q in qs]
         out: list[float | None] = []
-        for q in qs:
-            rank = min(max(q, 0.0), 1.0) * (total - 1)
-            out.append(float(values[int(np.searchsorted(cum, rank, side="right"))]))
+        for j in np.searchsorted(cum, ranks, side="right").tolist():
+            if j < neg.size:
+                out.append(-self._midpoint(self.neg.offset + neg.size - 1 - j))
+            elif j == neg.size:
+                out.append(0.0)
+            else:
+                out.append(self._midpoint(self.pos.offset + j - neg.size - 1))
+        return out
+
+    @classmethod
+    def _midpoint(cls, idx: int) -> float:
+        """``_bucket_values`` of one bucket."""
+        lo, hi = _F64_PAIR.unpack(_I64_PAIR.pack(idx << cls._SHIFT, (idx + 1) << cls._SHIFT))
+        out: float = (lo + hi) / 2
         return out
 
     def quantile(self, q: float) -> float | None:

@@ -19,8 +19,16 @@ class Tumbling:
         self.cur = make()
         self.fill = 0
 
-    def update(self, x: Any) -> None:
-        n = len(x)
+    def reads(self, n: int) -> int:
+        """How many trailing values of an ``n``-value batch ``update`` summarises: the caller converts
+        only those (a 1M batch costs two blocks of conversion, not a million)."""
+        return min(n, self.size + (self.fill + n) % self.size)
+
+    def update(self, x: Any, n: int | None = None) -> None:
+        """Add a batch of ``n`` values (default ``len(x)``) of which ``x`` holds at least the last
+        ``reads(n)``."""
+        n = len(x) if n is None else n
+        skip = n - len(x)  # values of the batch not passed (none of them is summarised)
         if self.fill + n < self.size:
             self.cur.update(x)
             self.fill += n
@@ -29,12 +37,12 @@ class Tumbling:
         head = n - end_fill  # samples up to the last completed block boundary
         if head >= self.size:  # the whole last completed block is inside this batch
             self.prev = self.make()
-            self.prev.update(x[head - self.size : head])
+            self.prev.update(x[head - self.size - skip : head - skip])
         else:
-            self.cur.update(x[:head])
+            self.cur.update(x[: head - skip])
             self.prev = self.cur
         self.cur = self.make()
-        self.cur.update(x[head:])
+        self.cur.update(x[head - skip :])
         self.fill = end_fill
 
     def merged(self) -> Any:

@@ -748,6 +748,10 @@ class NumericMonitor(StateMachine):
         floor = 1e-6 * (_median(np.abs(y0)) or 1.0) * abs(p[P.A])
         med, sd = smooth_scale(z)  # as the baseline's z_center / z_scale were fitted
         r = bl.z_scale / max(sd, floor)
+        level = bl.z_center
+        if p[P.LAM] > 0:
+            r, m_end = self._innovation_scale(z, floor)
+            level = (m_end - med) * r + bl.z_center  # where the regime's level is now, not its median
         # z' = (z - med) * r + centre: the new regime maps onto where the old one was
         p[P.A] *= r
         p[P.B] = (p[P.B] - med) * r + bl.z_center
@@ -755,7 +759,7 @@ class NumericMonitor(StateMachine):
         self._rereference_tails(y, floor)
         s[S.S0 : S.S5 + 1] = 0.0
         s[S.LZ0 : S.LZ5 + 1] = self.samples - 1
-        s[S.M] = bl.z_center if p[P.LAM] > 0 else 0.0
+        s[S.M] = level if p[P.LAM] > 0 else 0.0
         s[S.HAVEPREV] = s[S.NORMAL] = s[S.FILLED] = s[S.SHSTAT] = 0.0
         self.arr.counts[:] = 0
         self.baseline = NumericSummary()
@@ -791,6 +795,26 @@ class NumericMonitor(StateMachine):
             p[P.H0 + DETECTORS.index(name)] *= ratio
             if name in bl.thresholds:
                 bl.thresholds[name] *= ratio
+
+    def _innovation_scale(self, z: np.ndarray, floor: float) -> tuple[float, float]:
+        """Adoption's spread for a stream with a local level: what maps the regime's one-step innovations
+        around its level onto unit spread, as the fit did (``numeric_fit.fit`` divides by their sd).
+
+        Its detectors see the innovations, not the marginal values, and a wandering stream's marginal
+        spread is mostly its wander over the stretch it is measured on -- it grows with the stretch's
+        length. Mapping the adopted regime's marginal spread (256 values) onto the baseline's (up to
+        ``window`` values) scaled the innovations by the ratio of two wanders: on a random-walk level
+        the adopted regime re-drifted on shape or scale within a window of every adoption. Returns the
+        ratio and the regime's level after its last value (where the local level restarts: its median
+        is where the level *was* on average, and starting there re-drifted a few samples later)."""
+        # unclipped, with a robust spread: the clip is set around the *baseline's* level, and a drifted
+        # regime can sit wholly beyond it (every value clipped: no spread at all)
+        lam = float(self.arr.params[P.LAM])
+        warm = min(20, z.size // 5)
+        u, m_end = level_innovations(z, lam, float(np.median(z[:warm])))
+        u = u[warm:]
+        spread = 1.4826 * float(np.median(np.abs(u - np.median(u))))
+        return 1.0 / max(spread, floor), float(m_end)
 
     def _rereference_tails(self, y: np.ndarray, floor: float) -> None:
         """Adoption's third part: a tail the adopted regime itself would call drifted is re-fitted on it.

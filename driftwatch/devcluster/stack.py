@@ -33,6 +33,10 @@ OPERATOR_NAMESPACE = "driftwatch"
 SERVICE_ACCOUNT = "driftwatch-operator"
 
 
+#: the operator's default ``webhook_config_name`` (``operator/options.py``)
+WEBHOOK_CONFIGURATION = "driftwatch-sidecar-injector"
+
+
 class ClusterLike(Protocol):
     """What we need of ``driftwatch.devcluster.Cluster``."""
 
@@ -348,18 +352,29 @@ class OperatorProcess:
 
 @contextlib.contextmanager
 def operator_stack(
-    cluster: ClusterLike, workdir: Path, **kwargs: Any
+    cluster: ClusterLike, workdir: Path, prometheus_stubs: bool = False, **kwargs: Any
 ) -> Iterator[tuple[OperatorProcess, RedisServer]]:
-    """CRD + RBAC + Redis + the operator as its ServiceAccount; torn down in reverse."""
+    """CRD + RBAC + Redis + the operator as its ServiceAccount (``prometheus_stubs``: with the
+    ServiceMonitor/PrometheusRule stand-in CRDs); torn down in reverse, including the webhook
+    configuration the operator registered -- left behind, it would send every later Pod of the shared
+    cluster to a webhook nobody serves."""
+    if prometheus_stubs:
+        install_prometheus_crd_stubs(cluster)
     install_crd(cluster)
     install_rbac(cluster)
     kubeconfig = service_account_kubeconfig(cluster, workdir / "operator.kubeconfig")
-    with RedisServer() as redis:
-        op = OperatorProcess(kubeconfig, redis.url, log_path=workdir / "operator.log", **kwargs)
-        try:
-            yield op.start(), redis
-        finally:
-            op.stop()
+    try:
+        with RedisServer() as redis:
+            op = OperatorProcess(kubeconfig, redis.url, log_path=workdir / "operator.log", **kwargs)
+            try:
+                yield op.start(), redis
+            finally:
+                op.stop()
+    finally:
+        cluster.kubectl("delete", "mutatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found",
+                        check=False)  # fmt: skip
+        if prometheus_stubs:
+            remove_prometheus_crd_stubs(cluster)
 
 
 #: the image of test workloads: never pulled (kwok starts no container)

@@ -60,10 +60,6 @@ STEP = 2.0
 def op(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     with operator_stack(cluster, tmp_path_factory.mktemp("dashboard")) as (operator, _redis):
         yield operator
-        cluster.kubectl(
-            "delete", "mutatingwebhookconfiguration", "driftwatch-sidecar-injector", "--ignore-not-found",
-            check=False,
-        )  # fmt: skip
 
 
 def monitor() -> dict[str, Any]:

@@ -37,9 +37,7 @@ from driftwatch.devcluster.sidecars import SidecarFleet, rendered_config
 from driftwatch.devcluster.stack import (
     OperatorProcess,
     app_template,
-    install_prometheus_crd_stubs,
     operator_stack,
-    remove_prometheus_crd_stubs,
     wait_for,
 )
 
@@ -55,14 +53,8 @@ TIMEOUT = 150.0
 
 @pytest.fixture(scope="module")
 def op(flagger: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    install_prometheus_crd_stubs(flagger)
-    with operator_stack(flagger, tmp_path_factory.mktemp("flagger")) as (operator, _redis):
+    with operator_stack(flagger, tmp_path_factory.mktemp("flagger"), prometheus_stubs=True) as (operator, _):
         yield operator
-        flagger.kubectl(
-            "delete", "mutatingwebhookconfiguration", "driftwatch-sidecar-injector", "--ignore-not-found",
-            check=False,
-        )  # fmt: skip
-    remove_prometheus_crd_stubs(flagger)
 
 
 def shipped(gate_url: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -42,9 +42,7 @@ from driftwatch.devcluster.stack import (
     RedisServer,
     free_port,
     http_ok,
-    install_prometheus_crd_stubs,
     operator_stack,
-    remove_prometheus_crd_stubs,
     wait_for,
 )
 
@@ -56,18 +54,8 @@ SIDECAR = "driftwatch-sidecar"
 def stack(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[OperatorProcess, RedisServer]]:
-    install_prometheus_crd_stubs(cluster)
-    workdir = tmp_path_factory.mktemp("operator")
-    with operator_stack(cluster, workdir) as (op, redis_server):
-        yield op, redis_server
-        cluster.kubectl(
-            "delete",
-            "mutatingwebhookconfiguration",
-            "driftwatch-sidecar-injector",
-            "--ignore-not-found",
-            check=False,
-        )
-    remove_prometheus_crd_stubs(cluster)
+    with operator_stack(cluster, tmp_path_factory.mktemp("operator"), prometheus_stubs=True) as stack:
+        yield stack
 
 
 @pytest.fixture

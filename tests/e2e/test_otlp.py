@@ -36,13 +36,6 @@ def stack(
 ) -> Iterator[tuple[OperatorProcess, RedisServer]]:
     with operator_stack(cluster, tmp_path_factory.mktemp("otlp-operator")) as (op, redis_server):
         yield op, redis_server
-        cluster.kubectl(
-            "delete",
-            "mutatingwebhookconfiguration",
-            "driftwatch-sidecar-injector",
-            "--ignore-not-found",
-            check=False,
-        )
 
 
 def status(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:

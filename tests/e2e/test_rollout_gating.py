@@ -56,9 +56,7 @@ from driftwatch.devcluster.stack import (
     app_template,
     free_port,
     http_ok,
-    install_prometheus_crd_stubs,
     operator_stack,
-    remove_prometheus_crd_stubs,
     service_account_kubeconfig,
     wait_for,
 )
@@ -73,15 +71,9 @@ RATE = 100  # samples a second per Pod
 
 @pytest.fixture(scope="module")
 def op(argo_rollouts: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    cluster = argo_rollouts
-    install_prometheus_crd_stubs(cluster)
-    with operator_stack(cluster, tmp_path_factory.mktemp("gating")) as (operator, _redis):
+    work = tmp_path_factory.mktemp("gating")
+    with operator_stack(argo_rollouts, work, prometheus_stubs=True) as (operator, _redis):
         yield operator
-        cluster.kubectl(
-            "delete", "mutatingwebhookconfiguration", "driftwatch-sidecar-injector", "--ignore-not-found",
-            check=False,
-        )  # fmt: skip
-    remove_prometheus_crd_stubs(cluster)
 
 
 def apply_file(cluster: Cluster, namespace: str, name: str) -> None:

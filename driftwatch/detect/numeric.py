@@ -17,8 +17,8 @@ Lifecycle (``docs/detection.md`` for users):
   samples, or ``adopt_after_seconds``: the new regime becomes the baseline). Adoption moves the
   baseline's location and spread to the recent samples' and keeps everything else it knows about the
   stream (transform, seasonal shape, autocorrelation, tails, thresholds): a level that moved is a new
-  normal, the stream's character is not new -- except a tail the adopted regime itself would call
-  drifted, which is re-fitted on it (``_rereference_tails``).
+  normal, the stream's character is not new -- except a tail or a shape the adopted regime itself
+  would call drifted, which become the regime's (``_rereference_tails``, ``_rereference_shape``).
 
 Batches are split only at events, milestones and slow-update blocks, so the Python loop runs once per
 event, never per sample. The result does not depend on how a stream is cut into batches.
@@ -37,7 +37,7 @@ from .calibration import level_innovations
 from .detectors.cusum import lindley
 from .detectors.tail import TailMixture
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
-from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, run
+from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, chi2_two_sample, run
 from .numeric_fit import DESIGN, MIN_SCALE_BASELINE, MIN_TAIL_BASELINE, Baseline, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
@@ -757,6 +757,7 @@ class NumericMonitor(StateMachine):
         p[P.B] = (p[P.B] - med) * r + bl.z_center
         self._rereference_scale(y)
         self._rereference_tails(y, floor)
+        self._rereference_shape(y)
         s[S.S0 : S.S5 + 1] = 0.0
         s[S.LZ0 : S.LZ5 + 1] = self.samples - 1
         s[S.M] = level if p[P.LAM] > 0 else 0.0
@@ -779,11 +780,7 @@ class NumericMonitor(StateMachine):
         bl, p = self.bl, self.arr.params
         if bl is None or y.size < MIN_SCALE_BASELINE or not bl.w_mean > 0:
             return
-        z = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
-        if p[P.LAM] > 0:
-            warm = min(20, z.size // 5)
-            z = level_innovations(z, p[P.LAM], _median(z[:warm]))[0][warm:]
-        e = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
+        e = self._innovations(y)
         w_new = float(np.mean(np.abs(np.diff(e)))) * 0.7071067811865476
         if not w_new > 0:
             return
@@ -795,6 +792,34 @@ class NumericMonitor(StateMachine):
             p[P.H0 + DETECTORS.index(name)] *= ratio
             if name in bl.thresholds:
                 bl.thresholds[name] *= ratio
+
+    def _innovations(self, y: np.ndarray) -> np.ndarray:
+        """The regime ``y`` (baseline y units) as the mean, scale and shape detectors see it under the
+        current mapping: clipped, around its local level (if any), prewhitened."""
+        p = self.arr.params
+        z = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
+        if p[P.LAM] > 0:
+            warm = min(20, z.size // 5)
+            z = level_innovations(z, p[P.LAM], _median(z[:warm]))[0][warm:]
+        out: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
+        return out
+
+    def _rereference_shape(self, y: np.ndarray) -> None:
+        """Adoption's fourth part: a shape the adopted regime itself would call drifted becomes the
+        reference. The shape test compares windows against the baseline's counts in its quantile bins;
+        a regime adopted after a shape drift (or one whose level moved in a way the location and spread
+        do not capture) failed the first window after adoption, for good -- on NAB's nyc_taxi exactly
+        100 samples (one window) after two adoptions. The test is the recovery criterion's: the
+        regime's counts against the baseline's below half the critical value, else the regime's counts
+        replace them (bins kept: they are the stream's quantiles in the same units)."""
+        p, arr = self.arr.params, self.arr
+        crit = float(p[P.CRIT])
+        if crit <= 0 or y.size < 2 * int(p[P.STEP]):
+            return
+        e = self._innovations(y)
+        obs = np.bincount(np.searchsorted(arr.edges, e, side="left"), minlength=arr.edges.size + 1)
+        if chi2_two_sample(obs, arr.base) > crit / 2:
+            arr.base = np.ascontiguousarray(obs, np.int64)
 
     def _innovation_scale(self, z: np.ndarray, floor: float) -> tuple[float, float]:
         """Adoption's spread for a stream with a local level: what maps the regime's one-step innovations

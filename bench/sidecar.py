@@ -7,10 +7,15 @@ temporary directory) -- so "before/after" is measured under the same load, not q
 
     .venv/bin/python bench/sidecar.py [--duration 5] [--repeat 2] [--before main] [--quick]
     .venv/bin/python bench/sidecar.py --footprint [--before main]
+    .venv/bin/python bench/sidecar.py --shape "samples form" [--before main]
     .venv/bin/python bench/sidecar.py --scrape-storm [--before main]
 
 ``--footprint`` prints only the start and RSS rows (no wrk): start to ready, then RSS idle (after a few
 single-sample requests), with 1,000 streams, and with Redis.
+
+``--shape TEXT`` keeps only the load rows of the request shapes whose title contains TEXT (``single``,
+``samples form``, ``column``, ``wide``): no paced rows, no start or RSS rows -- a quick before/after
+of one path.
 
 ``--scrape-storm`` runs another table instead: each sidecar with 1,000 streams takes 1,000-sample
 bodies for ``--duration`` seconds, alone and then beside ``wrk -c4`` getting ``/metrics`` back to back
@@ -548,6 +553,11 @@ def main() -> int:
         help="instead: only start to ready and the RSS rows (no wrk load)",
     )
     ap.add_argument(
+        "--shape",
+        metavar="TEXT",
+        help="instead: only the load rows of the request shapes whose title contains TEXT",
+    )
+    ap.add_argument(
         "--scan",
         action="store_true",
         help="also this tree's sidecar with Redis, without and with spec.scan (the scan reservoirs' cost)",
@@ -589,6 +599,18 @@ def main() -> int:
         for root in {s.root for s in servers if s.root is not None}:
             log(f"byte-compiling {root}")
             byte_compile(root)
+        if args.shape:
+            for s in servers:
+                log(f"starting {s.name}")
+                s.start()
+                stops.append(s.stop)
+            rows += load_rows(servers, dur, repeat, load_core, args.shape)
+            print(
+                f"sidecar bench, shapes matching {args.shape!r}: servers on core {srv_core}, wrk on core "
+                f"{load_core}, {dur:g}s per run, best of {repeat}, load average {os.getloadavg()[0]:.1f}"
+            )
+            print_table(["measure", *[s.name for s in servers], "sidecar / empty", "target"], rows)
+            return 0
         log(f"start to ready: {starts} fresh starts per server, interleaved")
         ready = start_times(servers, starts)
         for s in servers:
@@ -638,8 +660,11 @@ def main() -> int:
     return 0
 
 
-def load_rows(servers: list[Server], dur: float, repeat: int, load_core: str) -> list[Row]:
-    """The wrk rows: each request shape at saturation, then p99 at a paced 5,000 requests/s."""
+def load_rows(
+    servers: list[Server], dur: float, repeat: int, load_core: str, only: str | None = None
+) -> list[Row]:
+    """The wrk rows: each request shape at saturation, then p99 at a paced 5,000 requests/s (``only``:
+    just the shapes whose title contains it, no paced rows)."""
     rows: list[Row] = []
     one = json.dumps({"samples": [{"feature": "latency_ms", "value": 123.4}]})
     log("warm-up")
@@ -656,9 +681,13 @@ def load_rows(servers: list[Server], dur: float, repeat: int, load_core: str) ->
         ("100 x 10-feature wide objects", json.dumps(wide), 8, 1000, ""),
     ]
     for title, body, conns, per, target in shapes:
+        if only is not None and only not in title:
+            continue
         log(f"{title}: {repeat} x {dur:g}s per server")
         runs = best(servers, body, dur, conns, load_core, repeat)
         rows += shape_rows(title, servers, runs, per, target, "max <= 10")
+    if only is not None:
+        return rows
 
     log("paced 5,000 requests/s")
     calm: list[Run] = []

@@ -35,6 +35,7 @@ from .base import EventType, State, Transition, severity_of, statistic_score
 from .calibration import level_innovations
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
 from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, run
+from .median import median
 from .numeric_fit import DESIGN, MIN_SCALE_BASELINE, Baseline, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
@@ -714,7 +715,7 @@ class NumericMonitor(StateMachine):
         z = p[P.A] * y + p[P.B]
         # floored as the fit floors its scale: a noise-free regime's spread is rounding, and dividing by
         # it would turn the next rounding-level difference into a drift
-        floor = 1e-6 * (float(np.median(np.abs(bl.std.transform(vals)))) or 1.0) * abs(p[P.A])
+        floor = 1e-6 * (float(median(np.abs(bl.std.transform(vals)))) or 1.0) * abs(p[P.A])
         med, sd = smooth_scale(z)  # as the baseline's z_center / z_scale were fitted
         r = bl.z_scale / max(sd, floor)
         # z' = (z - med) * r + centre: the new regime maps onto where the old one was
@@ -746,7 +747,7 @@ class NumericMonitor(StateMachine):
         z = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
         if p[P.LAM] > 0:
             warm = min(20, z.size // 5)
-            z = level_innovations(z, p[P.LAM], float(np.median(z[:warm])))[0][warm:]
+            z = level_innovations(z, p[P.LAM], float(median(z[:warm])))[0][warm:]
         e = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
         w_new = float(np.mean(np.abs(np.diff(e)))) * 0.7071067811865476
         if not w_new > 0:

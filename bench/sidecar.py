@@ -7,10 +7,15 @@ temporary directory) -- so "before/after" is measured under the same load, not q
 
     .venv/bin/python bench/sidecar.py [--duration 5] [--repeat 2] [--before main] [--quick]
     .venv/bin/python bench/sidecar.py --footprint [--before main]
+    .venv/bin/python bench/sidecar.py --shape "samples form" [--before main]
     .venv/bin/python bench/sidecar.py --scrape-storm [--before main]
 
 ``--footprint`` prints only the start and RSS rows (no wrk): start to ready, then RSS idle (after a few
 single-sample requests), with 1,000 streams, and with Redis.
+
+``--shape TEXT`` keeps only the load rows of the request shapes whose title contains TEXT (``single``,
+``samples form``, ``column``, ``wide``): no paced rows, no start or RSS rows -- a quick before/after
+of one path.
 
 ``--scrape-storm`` runs another table instead: each sidecar with 1,000 streams takes 1,000-sample
 bodies for ``--duration`` seconds, alone and then beside ``wrk -c4`` getting ``/metrics`` back to back
@@ -76,6 +81,11 @@ except ImportError:
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, backlog=1024)
 """
 FEATURES = [f"f{i}" for i in range(10)]
+#: one stream per request shape (single samples, samples form, column form; the wide objects use
+#: FEATURES), each learning its baseline from its own load: a stream whose baseline was another
+#: shape's values (the warm-up's one constant, once) is Drifting for the whole run, and the engine's
+#: drift work (~0.4 ms per 1,000 samples, several times a Stable stream's) then is most of the row
+SHAPE_FEATURES = ["latency_ms", "one_ms", "column_ms"]
 LAG = "driftwatch_event_loop_lag_seconds"
 STALL = "driftwatch_event_loop_stall_seconds"
 LATENCY = "driftwatch_ingest_latency_seconds"
@@ -164,7 +174,7 @@ class Server:
             probe = None
         else:
             spec: dict[str, object] = {
-                "features": [{"name": n, "type": "numeric"} for n in ["latency_ms", *FEATURES]],
+                "features": [{"name": n, "type": "numeric"} for n in [*SHAPE_FEATURES, *FEATURES]],
                 "keys": {"maxKeys": 1000},
             }
             if self.scan:
@@ -548,6 +558,11 @@ def main() -> int:
         help="instead: only start to ready and the RSS rows (no wrk load)",
     )
     ap.add_argument(
+        "--shape",
+        metavar="TEXT",
+        help="instead: only the load rows of the request shapes whose title contains TEXT",
+    )
+    ap.add_argument(
         "--scan",
         action="store_true",
         help="also this tree's sidecar with Redis, without and with spec.scan (the scan reservoirs' cost)",
@@ -589,6 +604,18 @@ def main() -> int:
         for root in {s.root for s in servers if s.root is not None}:
             log(f"byte-compiling {root}")
             byte_compile(root)
+        if args.shape:
+            for s in servers:
+                log(f"starting {s.name}")
+                s.start()
+                stops.append(s.stop)
+            rows += load_rows(servers, dur, repeat, load_core, args.shape)
+            print(
+                f"sidecar bench, shapes matching {args.shape!r}: servers on core {srv_core}, wrk on core "
+                f"{load_core}, {dur:g}s per run, best of {repeat}, load average {os.getloadavg()[0]:.1f}"
+            )
+            print_table(["measure", *[s.name for s in servers], "sidecar / empty", "target"], rows)
+            return 0
         log(f"start to ready: {starts} fresh starts per server, interleaved")
         ready = start_times(servers, starts)
         for s in servers:
@@ -638,16 +665,19 @@ def main() -> int:
     return 0
 
 
-def load_rows(servers: list[Server], dur: float, repeat: int, load_core: str) -> list[Row]:
-    """The wrk rows: each request shape at saturation, then p99 at a paced 5,000 requests/s."""
+def load_rows(
+    servers: list[Server], dur: float, repeat: int, load_core: str, only: str | None = None
+) -> list[Row]:
+    """The wrk rows: each request shape at saturation, then p99 at a paced 5,000 requests/s (``only``:
+    just the shapes whose title contains it, no paced rows)."""
     rows: list[Row] = []
-    one = json.dumps({"samples": [{"feature": "latency_ms", "value": 123.4}]})
+    one = json.dumps({"samples": [{"feature": "one_ms", "value": 123.4}]})
     log("warm-up")
     for s in servers:  # the first requests pay lazy imports and the engine's first allocations
         load(s, one, 1, 8, load_core)
 
     samples = [{"feature": "latency_ms", "value": 100.0 + (i % 97)} for i in range(1000)]
-    column = {"feature": "latency_ms", "values": [100.0 + (i % 97) * 0.5 for i in range(10_000)]}
+    column = {"feature": "column_ms", "values": [100.0 + (i % 97) * 0.5 for i in range(10_000)]}
     wide = [{"values": {f: 10.0 + (i % 13) for f in FEATURES}} for i in range(100)]
     shapes: list[tuple[str, str, int, int, str]] = [
         ("single sample", one, 32, 1, ">= 0.8"),
@@ -656,9 +686,13 @@ def load_rows(servers: list[Server], dur: float, repeat: int, load_core: str) ->
         ("100 x 10-feature wide objects", json.dumps(wide), 8, 1000, ""),
     ]
     for title, body, conns, per, target in shapes:
+        if only is not None and only not in title:
+            continue
         log(f"{title}: {repeat} x {dur:g}s per server")
         runs = best(servers, body, dur, conns, load_core, repeat)
         rows += shape_rows(title, servers, runs, per, target, "max <= 10")
+    if only is not None:
+        return rows
 
     log("paced 5,000 requests/s")
     calm: list[Run] = []

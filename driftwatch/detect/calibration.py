@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .median import median
+
 #: nominal ARL = SAFETY x budget: a margin for what the closed forms leave out (non-Gaussian
 #: increments beyond the Cramér root, noise in that root, the windowed test's dependence on the CUSUMs)
 SAFETY = 1.5
@@ -273,7 +275,7 @@ def level_gain(u: np.ndarray) -> float:
     best_v = float(np.mean(ar[warm - 1 :] ** 2))
     best = 0.0
     for g in LEVEL_GAINS[1:]:
-        e = level_innovations(u, g, float(np.median(u[:warm])))[0]
+        e = level_innovations(u, g, float(median(u[:warm])))[0]
         v = float(np.mean(e[warm:] ** 2))
         if v * penalty < best_v:
             best_v, best = v, g

@@ -836,9 +836,9 @@ class NumericMonitor(StateMachine):
         # regime can sit wholly beyond it (every value clipped: no spread at all)
         lam = float(self.arr.params[P.LAM])
         warm = min(20, z.size // 5)
-        u, m_end = level_innovations(z, lam, float(np.median(z[:warm])))
+        u, m_end = level_innovations(z, lam, _median(z[:warm]))
         u = u[warm:]
-        spread = 1.4826 * float(np.median(np.abs(u - np.median(u))))
+        spread = 1.4826 * _median(np.abs(u - _median(u)))
         return 1.0 / max(spread, floor), float(m_end)
 
     def _rereference_tails(self, y: np.ndarray, floor: float) -> None:
@@ -861,7 +861,7 @@ class NumericMonitor(StateMachine):
         if p[P.LAM] > 0:
             z = np.clip(raw, p[P.LO], p[P.HI])
             warm = min(20, z.size // 5)
-            u = level_innovations(z, p[P.LAM], float(np.median(z[:warm])))[0]
+            u = level_innovations(z, p[P.LAM], _median(z[:warm]))[0]
             r = (raw - (z - u))[warm:]
         for sign, slots in ((1.0, (P.TU_T, P.BODY_UP, 4)), (-1.0, (P.TD_T, P.BODY_DN, 5))):
             t0, body_slot, j = slots

@@ -43,6 +43,7 @@ from .calibration import (
 from .detectors.shape import quantile_bins
 from .detectors.tail import TailMixture
 from .kernel import DETECTORS, MAX_EDGES, SHAPE, Arrays, P
+from .median import median
 from .seasonal import SeasonalProfile
 from .transforms import Standardizer, smooth_scale
 
@@ -148,7 +149,7 @@ def fit(
             if prof.useful or seasonality in ("daily", "weekly"):
                 profile, y = prof, held
     # rounding-level residuals are not noise: a scale below 1e-6 of the values' own magnitude is floored
-    magnitude = float(np.median(np.abs(base_std.transform(x)))) or 1.0
+    magnitude = float(median(np.abs(base_std.transform(x)))) or 1.0
     std = Standardizer.fit(y, "none", min_scale=1e-6 * magnitude)
     std.log, std.floor = base_std.log, base_std.floor
     a = 1.0 / (std.scale * std.sigma)
@@ -160,7 +161,7 @@ def fit(
     gain = level_gain(z)
     if gain > 0:
         warm = min(20, z.size // 5)
-        u, m_end = level_innovations(z, gain, float(np.median(z[:warm])))
+        u, m_end = level_innovations(z, gain, float(median(z[:warm])))
         # floored like the scale: an innovation below 1e-6 of the values' magnitude is rounding
         sd = max(float(np.std(u[warm:])), 1e-6 * magnitude * a) or 1.0
         # innovations in unit variance: the thresholds and k keep their meaning

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .median import median
+
 DAY = 86_400.0
 WEEK = 7 * DAY
 #: bins per day (30 minutes each); a weekly profile has 7 x this
@@ -97,7 +99,7 @@ class SeasonalProfile:
             idx = np.flatnonzero(sel)[ok]
             held[idx] = other[b[idx]]
         resid = y - held
-        dev = np.abs(resid - np.median(resid))
+        dev = np.abs(resid - median(resid))
         overall = float(np.mean(dev)) or 1.0
         sd = np.bincount(b, dev, minlength=bins)
         spread = (sd + SHRINK * overall) / (n + SHRINK) / overall

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .median import median
+
 #: Huber clip, in robust sigmas: loses ~1 % efficiency on Gaussian data, caps an outlier's push
 CLIP = 3.0
 #: MAD -> sigma for Gaussian data
@@ -48,8 +50,8 @@ def wants_log(x: np.ndarray, mode: str = "auto") -> bool:
 
 def robust_scale(x: np.ndarray) -> tuple[float, float]:
     """(median, MAD-based sigma); falls back to the IQR, then the std, then 1 for constant data."""
-    med = float(np.median(x))
-    mad = float(np.median(np.abs(x - med))) * MAD_SIGMA
+    med = float(median(x))
+    mad = float(median(np.abs(x - med))) * MAD_SIGMA
     if mad <= 0:
         q25, q75 = np.quantile(x, [0.25, 0.75])
         mad = float(q75 - q25) / 1.349

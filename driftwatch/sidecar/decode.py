@@ -154,11 +154,64 @@ _SPELLINGS = (
 )
 #: what a flat list of JSON numbers may contain (no quotes, literals, brackets: those fall back)
 _NUMBER_BYTES = b"0123456789-+.eE,"
+#: number bytes a separator may hold for ``_Flattener``'s one-pass delete: only the exponent's ``e``
+#: and ``E`` (of ``"feature"``, ``"value"``), which a number rarely has (then it falls back to replace)
+_EXPONENT = frozenset(b"eE")
+_CLOSE = ord("}")
+#: ``}`` -> ``,``: each separator leaves its one ``}`` behind, as the comma between two numbers
+_CLOSE_TO_COMMA = bytes.maketrans(b"}", b",")
+
+
+@dataclass(frozen=True, slots=True)
+class _Flattener:
+    """The separator between two numbers of one feature's plain batch (``},{"feature":"F","value":``)
+    and how to take every one of them out of the bytes.
+
+    ``bytes.replace`` with a 30-byte pattern re-prepares its search at every one of the ~1,000 matches
+    of a batch: it was a quarter of the sidecar's CPU under 1,000-sample bodies. ``flat`` instead counts
+    the separators (one search) and deletes their bytes in one ``bytes.translate`` pass, keeping each
+    one's ``}`` as the comma; that is exactly ``replace`` when the count of deleted bytes is exactly
+    the separators' (then no byte outside them was deleted). A feature whose name holds a digit,
+    sign, dot or ``}`` (``f1``) takes ``replace`` directly."""
+
+    sep: bytes
+    delete: bytes | None  # None: the separator holds number bytes, use replace
+
+    @classmethod
+    def of(cls, sep: bytes) -> _Flattener:
+        own = set(sep)
+        numeric = (own & set(_NUMBER_BYTES)) - _EXPONENT - {ord(",")}
+        usable = sep.count(_CLOSE) == 1 and not numeric
+        return cls(sep, bytes(sorted(own - {_CLOSE})) if usable else None)
+
+    def flat(self, inner: bytes) -> tuple[bytes, int]:
+        """``inner`` with every separator replaced by a comma, and how many there were."""
+        sep = self.sep
+        n = inner.count(sep)
+        if self.delete is not None:
+            flat = inner.translate(_CLOSE_TO_COMMA, self.delete)
+            if len(flat) == len(inner) - n * (len(sep) - 1):
+                return flat, n
+        return inner.replace(sep, b","), n
+
+
+#: one per (spelling, feature) seen in a plain batch; bounded (any name may arrive)
+_FLATTENERS: dict[bytes, _Flattener] = {}
+_FLATTENERS_MAX = 256
+
+
+def _flattener(sep: bytes) -> _Flattener:
+    f = _FLATTENERS.get(sep)
+    if f is None:
+        if len(_FLATTENERS) >= _FLATTENERS_MAX:
+            _FLATTENERS.clear()
+        f = _FLATTENERS[sep] = _Flattener.of(sep)
+    return f
 
 
 def plain_envelope(body: bytes) -> tuple[str, list[int | float]] | None:
     """The most frequent batch, read byte for byte: ``{"samples": [{"feature": F, "value": <number>},
-    ...]}`` with one feature F, in either spelling of ``_PLAIN_STYLES``. Returns (F, numbers) without
+    ...]}`` with one feature F, in either spelling of ``_SPELLINGS``. Returns (F, numbers) without
     building a dict per sample (orjson's dicts and checking them cost more than everything else a
     sample goes through); None for anything else, which then takes the general decoder and
     validator. The feature name is the validator's to check."""
@@ -175,11 +228,14 @@ def plain_envelope(body: bytes) -> tuple[str, list[int | float]] | None:
     lead = body[:end] + sp.mid
     if not body.startswith(lead) or not body.endswith(sp.tail):
         return None
-    flat = body[len(lead) : len(body) - len(sp.tail)].replace(sp.sep + feature + sp.mid, b",")
+    inner = body[len(lead) : len(body) - len(sp.tail)]
+    flat, seps = _flattener(sp.sep + feature + sp.mid).flat(inner)
     if not flat or flat.translate(None, _NUMBER_BYTES):
         return None
     try:
         numbers = orjson.loads(b"[" + flat + b"]")
     except orjson.JSONDecodeError:  # e.g. 1e999, or two commas: the general path explains it
+        return None
+    if len(numbers) != seps + 1:  # a comma of the body's own (``"value":1,2}``): not JSON, explained there
         return None
     return feature.decode("ascii"), numbers

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from driftwatch.detect import Engine
-from driftwatch.detect.baseline_data import parse_baseline_data
-from driftwatch.sidecar import state
 from driftwatch.sidecar.admission import Admission
 from driftwatch.sidecar.app import Routes, build_app, build_metrics_app
 from driftwatch.sidecar.events import DriftEvents
@@ -26,16 +24,18 @@ from driftwatch.sidecar.ingest import Ingest, IngestCounters
 from driftwatch.sidecar.looplag import LoopLag
 from driftwatch.sidecar.metrics import Metrics
 from driftwatch.sidecar.queue import Queue
-from driftwatch.sidecar.reservoirs import Policy, Reservoirs
 from driftwatch.sidecar.settings import Settings
 from driftwatch.sidecar.validate import Validator
 from driftwatch.sidecar.views import StreamViews
 from driftwatch.sidecar.worker import Applied, EngineWorker
 
-if TYPE_CHECKING:  # optional parts whose libraries (redis-py, exposition parser, protobuf) load when used
+if TYPE_CHECKING:  # optional parts whose libraries (redis-py, exposition parser, protobuf) load when used,
+    # and the modules only Redis (checkpoints, scan reservoirs) or a ConfigMap baseline need
+    from driftwatch.sidecar import state
     from driftwatch.sidecar.otlp import OtlpReceiver
     from driftwatch.sidecar.redis_stream import StreamReader
     from driftwatch.sidecar.redis_sync import RedisSync
+    from driftwatch.sidecar.reservoirs import Reservoirs
     from driftwatch.sidecar.scrape import Scraper
 
 log = logging.getLogger("driftwatch.sidecar")
@@ -54,8 +54,12 @@ class Runtime:
         self.ingest = Ingest(self.validator, self.admission, self.counters)
         self.events = DriftEvents(limits.events_max)
         # the scan reservoirs: only with spec.scan and a Redis to keep them in
-        policy = Policy.of(spec, limits.allowed_lateness) if s.redis_url is not None else None
-        self.reservoirs = Reservoirs(policy) if policy is not None else None
+        self.reservoirs: Reservoirs | None = None
+        if s.redis_url is not None:
+            from driftwatch.sidecar.reservoirs import Policy, Reservoirs
+
+            policy = Policy.of(spec, limits.allowed_lateness)
+            self.reservoirs = Reservoirs(policy) if policy is not None else None
         self.worker = EngineWorker(Engine(spec, name=s.monitor), self.queue, self._applied, self.reservoirs)
         self.views = StreamViews(self.worker)
         self.loop_lag = LoopLag()
@@ -158,6 +162,8 @@ class Runtime:
     def _capture(self) -> state.SidecarState:
         """The parts' share of a checkpoint, at the instant its engine job starts: the stream entries
         whose samples that engine holds go with it (acknowledged once it is saved)."""
+        from driftwatch.sidecar import state
+
         reader = self.stream_reader
         held = reader.held_through(self.queue.applied_seq) if reader is not None else []
         return state.capture(self.validator, self.admission, self.counters, self.events, held)
@@ -169,6 +175,8 @@ class Runtime:
     async def _restore(self, cp: state.Checkpoint, own: bool) -> None:
         """A checkpoint into the engine (proven usable first, stream by stream) and the parts. ``own``:
         this pod's; else a sibling's, which gives the baselines but not this pod's counters."""
+        from driftwatch.sidecar import state
+
         s = self.settings
         dropped: list[str] = []
 
@@ -197,6 +205,8 @@ class Runtime:
         """``baseline.mode: fromConfigMap``: fit baselines from the mounted ConfigMap's files before
         serving (contracts.md section 2). Raises BaselineDataError / OSError (the caller exits non-zero:
         a pod that cannot read its reference data must not pretend to detect against it)."""
+        from driftwatch.detect.baseline_data import parse_baseline_data
+
         root = Path(self.settings.baseline_dir)
         data = await asyncio.to_thread(_read_dir, root)
         features = [f.name for f in self.settings.spec.features] or None

@@ -26,14 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
 from driftwatch.detect import DriftEvent, Engine, InputError
 from driftwatch.sidecar.memory import Trimmer
 from driftwatch.sidecar.queue import Chunk, Queue, StreamKey
-from driftwatch.sidecar.reservoirs import Reservoirs
+
+if TYPE_CHECKING:  # built (and imported) only with spec.scan and Redis
+    from driftwatch.sidecar.reservoirs import Reservoirs
 
 S = TypeVar("S")
 T = TypeVar("T")

@@ -3,10 +3,11 @@ Kubernetes client or kopf (operator and CLI only), nor redis-py unless Redis is 
 prometheus-client unless it scrapes the app (the exposition is written by exposition.py), nor protobuf
 and the OTLP classes unless ``spec.ingest.otlp`` is configured; nor the numpy
 submodules that ``import numpy`` itself leaves unloaded (numpy.polynomial, numpy.linalg: the
-calibration's Gauss-Hermite rule is written out, not computed with LAPACK at import), nor
-importlib.metadata at start (the version is read when /openapi.json is served and on the first scrape, for
-driftwatch_build_info); and aiohttp is imported without
-the system's CA bundle (sidecar/tls.py: ~0.1 s and ~2 MB a pod)."""
+calibration's Gauss-Hermite rule is written out, not computed with LAPACK at import), nor numpy.ma
+(``np.median`` loads it: the engine uses ``detect.median``), nor importlib.metadata, not even after a
+scrape (the version for driftwatch_build_info is read straight from the dist-info), nor the parts
+that only Redis, a token, ``spec.scan`` or a ConfigMap baseline use, until they are configured; and
+aiohttp is imported without the system's CA bundle (sidecar/tls.py: ~0.1 s and ~2 MB a pod)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ async def run():
     spec = {"features": [{"name": "a", "type": "numeric"}, {"name": "c", "type": "categorical"}]}
     rt = Runtime(Settings.parse({"monitor": {"name": "m"}, "spec": spec}, env={}))
     await rt.start()
-    global metadata_at_start  # the version is read on the first scrape (driftwatch_build_info), not at start
-    metadata_at_start = "importlib.metadata" in sys.modules
+    global at_start
+    at_start = set(sys.modules)
     now = 1.8e9
     values = [math.sin(i * 0.7) + 0.1 * (i % 13) for i in range(3000)]  # not numpy.random: it is lazy too
     rt.ingest.submit({"feature": "a", "values": values}, now)
@@ -41,10 +42,17 @@ async def run():
 
 asyncio.run(run())
 heavy = {"scipy", "kubernetes", "kopf", "redis", "yaml", "prometheus_client", "google", "opentelemetry"}
-lazy_numpy = ("numpy.polynomial", "numpy.linalg", "numpy.random", "numpy.fft")  # (np.median loads numpy.ma)
+lazy_numpy = ("numpy.polynomial", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.ma")
 ours = {m.split(".")[0] for m in sys.modules} & heavy
 ours |= {m for m in set(sys.modules) - numpy_own if m.startswith(lazy_numpy)}
-ours |= {"importlib.metadata"} if metadata_at_start else set()
+ours |= {"importlib.metadata", "zipfile", "csv"} & set(sys.modules)  # even after the scrape
+# the sidecar's own parts for what this sidecar has not configured (no Redis, token, scan, ConfigMap)
+unconfigured = {
+    "driftwatch.sidecar." + m
+    for m in ("redis_sync", "redis_stream", "store", "commands", "state", "reservoirs", "scrape", "otlp")
+} | {"driftwatch.vocab.reservoir_format", "driftwatch.detect.baseline_data"}
+ours |= unconfigured & at_start
+ours |= {"hmac"} & at_start  # only a token compares with it
 print(sorted(ours))
 """
 

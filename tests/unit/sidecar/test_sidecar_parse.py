@@ -230,7 +230,10 @@ PLAIN_VALUES = st.one_of(
 @given(
     st.lists(
         st.fixed_dictionaries(
-            {"feature": st.sampled_from(["lat", "lat", "plan", 'la"t', "lat\\"]), "value": PLAIN_VALUES},
+            {
+                "feature": st.sampled_from(["lat", "lat", "f1", "plan", 'la"t', "lat\\"]),
+                "value": PLAIN_VALUES,
+            },
             optional={"key": st.just("k")},
         ),
         min_size=1,
@@ -269,6 +272,11 @@ def test_plain_envelope_declines_what_it_cannot_read_exactly() -> None:
         b'{"samples":[{"feature":"lat","value":1},{"feature":"lot","value":1}]}',
         b'{"samples":[{"value":1,"feature":"lat"}]}',
         b'{"samples":[{"feature":"lat","value":1,,2}]}',
+        b'{"samples":[{"feature":"lat","value":1},{"feature":"lat","value":1,2}]}',  # not JSON
+        b'{"samples":[{"feature":"f1","value":1},{"feature":"f1","value":1,2}]}',
+        b'{"samples":[{"feature":"lat","value":1},{"feature":"lat","value":1"2}]}',
+        b'{"samples":[{"feature":"lat","value":1},{"feature":"lat","value":1}2}]}',
+        b'{"samples":[{"feature":"lat","value":1},{"featrue":"lat","value":1}]}',
         b'{"samples":[{"feature":"lat","value":}]}',
         b'{"samples": [{"feature": "lat", "value": 1}], "x": 1}',
     ):
@@ -277,3 +285,22 @@ def test_plain_envelope_declines_what_it_cannot_read_exactly() -> None:
     assert v.plain("lat", [1, 2.5]) is not None
     assert v.plain("plan", [1.0]) is None  # categorical
     assert v.plain("lat", [1e200]) is None  # the general path names the value
+
+
+def test_plain_envelope_reads_numbers_with_an_exponent_and_names_with_digits() -> None:
+    """The one-pass separator delete falls back to ``bytes.replace`` when a number holds an ``e`` (a
+    byte of the separator too) or the feature name holds a digit: same numbers either way."""
+    values = [1.5, 2e-05, -3, 4.25e21, 7.0] * 300
+    for feature in ("lat", "f1", "e9"):
+        for sep in ((",", ":"), None):
+            doc = {"samples": [{"feature": feature, "value": v} for v in values]}
+            assert plain_envelope(json.dumps(doc, separators=sep).encode()) == (feature, values)
+
+
+def test_the_all_accepted_answer_is_what_the_encoder_writes() -> None:
+    from driftwatch.sidecar.app import ALL_ACCEPTED
+    from driftwatch.sidecar.decode import Rejections
+    from driftwatch.sidecar.encode import dumps
+
+    for n in (0, 2, 1000, 123456):
+        assert ALL_ACCEPTED % n == dumps({"accepted": n, **Rejections().answer()})

@@ -4,11 +4,20 @@ resident size), the way ``importlib.metadata`` finds it: the first match on ``sy
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import driftwatch
+
+
+@pytest.fixture(autouse=True)
+def _uncached() -> Iterator[None]:
+    """``version()`` is cached for the process: read afresh here, and leave no fake version behind."""
+    driftwatch.version.cache_clear()
+    yield
+    driftwatch.version.cache_clear()
 
 
 def _headers(version: str) -> str:

@@ -755,9 +755,10 @@ class NumericMonitor(StateMachine):
         # z' = (z - med) * r + centre: the new regime maps onto where the old one was
         p[P.A] *= r
         p[P.B] = (p[P.B] - med) * r + bl.z_center
-        self._rereference_scale(y)
-        self._rereference_tails(y, floor)
-        self._rereference_shape(y)
+        r_new, e_new = self._regime(y)
+        self._rereference_scale(e_new, y.size)
+        self._rereference_tails(r_new, y.size, floor)
+        self._rereference_shape(e_new, y.size)
         s[S.S0 : S.S5 + 1] = 0.0
         s[S.LZ0 : S.LZ5 + 1] = self.samples - 1
         s[S.M] = level if p[P.LAM] > 0 else 0.0
@@ -768,7 +769,7 @@ class NumericMonitor(StateMachine):
         self._described = None
         self.state = State.STABLE
 
-    def _rereference_scale(self, y: np.ndarray) -> None:
+    def _rereference_scale(self, e: np.ndarray, n: int) -> None:
         """Adoption's second half: the scale CUSUMs' reference (the mean |d|, short-term spread) moves
         to the adopted regime's, as its median and MAD (marginal spread) just did.
 
@@ -776,11 +777,11 @@ class NumericMonitor(StateMachine):
         exactly; when it did not (an autocorrelated stream learned from 50 samples), the adopted regime
         has the old |d| / MAD ratio's error in its scale CUSUMs and re-drifts on "scale" a few hundred
         samples after every adoption, for good. A real variance change moves both spreads together,
-        so there the ratio is ~1 and nothing changes. ``y``: the regime in the baseline's y units."""
+        so there the ratio is ~1 and nothing changes. ``e``: the regime's innovations (``_regime``);
+        ``n``: its size."""
         bl, p = self.bl, self.arr.params
-        if bl is None or y.size < MIN_SCALE_BASELINE or not bl.w_mean > 0:
+        if bl is None or n < MIN_SCALE_BASELINE or not bl.w_mean > 0:
             return
-        e = self._innovations(y)
         w_new = float(np.mean(np.abs(np.diff(e)))) * 0.7071067811865476
         if not w_new > 0:
             return
@@ -793,30 +794,34 @@ class NumericMonitor(StateMachine):
             if name in bl.thresholds:
                 bl.thresholds[name] *= ratio
 
-    def _innovations(self, y: np.ndarray) -> np.ndarray:
-        """The regime ``y`` (baseline y units) as the mean, scale and shape detectors see it under the
-        current mapping: clipped, around its local level (if any), prewhitened."""
+    def _regime(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The regime ``y`` (baseline y units) as the detectors see it under the current mapping, once
+        for every re-reference: ``r`` (the tails' input: unclipped, around the local level if any) and
+        ``e`` (the mean, scale and shape detectors': clipped, around the level, prewhitened)."""
         p = self.arr.params
-        z = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
+        raw = p[P.A] * y + p[P.B]
+        z = np.clip(raw, p[P.LO], p[P.HI])
+        r = raw
         if p[P.LAM] > 0:
             warm = min(20, z.size // 5)
-            z = level_innovations(z, p[P.LAM], _median(z[:warm]))[0][warm:]
-        out: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
-        return out
+            u = level_innovations(z, p[P.LAM], _median(z[:warm]))[0]
+            r, z = (raw - (z - u))[warm:], u[warm:]
+        e: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
+        return r, e
 
-    def _rereference_shape(self, y: np.ndarray) -> None:
+    def _rereference_shape(self, e: np.ndarray, n: int) -> None:
         """Adoption's fourth part: a shape the adopted regime itself would call drifted becomes the
         reference. The shape test compares windows against the baseline's counts in its quantile bins;
         a regime adopted after a shape drift (or one whose level moved in a way the location and spread
         do not capture) failed the first window after adoption, for good -- on NAB's nyc_taxi exactly
         100 samples (one window) after two adoptions. The test is the recovery criterion's: the
         regime's counts against the baseline's below half the critical value, else the regime's counts
-        replace them (bins kept: they are the stream's quantiles in the same units)."""
+        replace them (bins kept: they are the stream's quantiles in the same units). ``e``: the
+        regime's innovations (``_regime``)."""
         p, arr = self.arr.params, self.arr
         crit = float(p[P.CRIT])
-        if crit <= 0 or y.size < 2 * int(p[P.STEP]):
+        if crit <= 0 or n < 2 * int(p[P.STEP]):
             return
-        e = self._innovations(y)
         obs = np.bincount(np.searchsorted(arr.edges, e, side="left"), minlength=arr.edges.size + 1)
         if chi2_two_sample(obs, arr.base) > crit / 2:
             arr.base = np.ascontiguousarray(obs, np.int64)
@@ -841,7 +846,7 @@ class NumericMonitor(StateMachine):
         spread = 1.4826 * _median(np.abs(u - _median(u)))
         return 1.0 / max(spread, floor), float(m_end)
 
-    def _rereference_tails(self, y: np.ndarray, floor: float) -> None:
+    def _rereference_tails(self, r: np.ndarray, n: int, floor: float) -> None:
         """Adoption's third part: a tail the adopted regime itself would call drifted is re-fitted on it.
 
         Location and spread move on adoption; a tail model learned before would still call the adopted
@@ -852,17 +857,10 @@ class NumericMonitor(StateMachine):
         adopted values from zero must stay below half its threshold, else the tail and the body's
         increment are re-fitted on them (its threshold stays: the baseline's budget, not a new one).
         A regime whose tail did not change passes and keeps the baseline's tail model, which was fitted
-        on more values. ``y``: the regime in the baseline's y units; ``floor``: the rounding-level scale."""
+        on more values. ``r``: the regime's tail input (``_regime``); ``floor``: the rounding-level scale."""
         p = self.arr.params
-        if p[P.H0 + 4] <= 0 or y.size < MIN_TAIL_BASELINE:
+        if p[P.H0 + 4] <= 0 or n < MIN_TAIL_BASELINE:
             return
-        raw = p[P.A] * y + p[P.B]
-        r = raw
-        if p[P.LAM] > 0:
-            z = np.clip(raw, p[P.LO], p[P.HI])
-            warm = min(20, z.size // 5)
-            u = level_innovations(z, p[P.LAM], _median(z[:warm]))[0]
-            r = (raw - (z - u))[warm:]
         for sign, slots in ((1.0, (P.TU_T, P.BODY_UP, 4)), (-1.0, (P.TD_T, P.BODY_DN, 5))):
             t0, body_slot, j = slots
             h = float(p[P.H0 + j])

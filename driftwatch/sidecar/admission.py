@@ -92,14 +92,14 @@ class Admission:
     def admit_one(self, feature: str, value: float, now: float) -> bool:
         """One validated numeric sample without key, ts or id (the single-sample fast path); False,
         with nothing done, when the queue is full (the general path then answers 429)."""
-        if self.queue.depth >= self.queue.capacity:
+        queue = self.queue
+        if queue.depth >= queue.capacity:
             return False
         key = self.keys.fold("")
         newest = self.watermarks.newest
         if now > newest.get(key, 0.0):
             newest[key] = now
-        self.queue.add_one((feature, key), value, now)
-        self.queue.commit(1)
+        queue.push_one((feature, key), value, now)
         return True
 
     # --- the three batch forms ------------------------------------------------------------------------
@@ -181,13 +181,21 @@ class Admission:
         return n
 
     def _arrays(self, batch: ArrayBatch, now: float) -> int:
+        """Every column stamped ``now``: columns of one length (a wide batch's, one per feature) share
+        one array of times -- nothing downstream writes into it -- instead of one ``np.full`` each."""
         key = self.keys.fold("")
         if now > self.watermarks.newest.get(key, 0.0):
             self.watermarks.newest[key] = now
         n = 0
+        stamps: dict[int, np.ndarray] = {}
+        add = self.queue.add
         for f, arr in batch.columns.items():
-            self.queue.add((f, key), arr, np.full(len(arr), now))
-            n += len(arr)
+            m = len(arr)
+            ts = stamps.get(m)
+            if ts is None:
+                ts = stamps[m] = np.full(m, now)
+            add((f, key), arr, ts)
+            n += m
         self.queue.commit(n)
         return n
 

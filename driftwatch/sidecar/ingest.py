@@ -90,26 +90,36 @@ class Ingest:
         drains the queue only once none is (``settled``)."""
         if not self.accepting:
             raise ShuttingDown
+        doc: Any = None
+        if not ndjson and not telemetry and len(body) < PLAIN_MIN_BYTES:
+            # a small JSON body, decoded and (the most frequent request: one plain sample) queued
+            # right here: no await between the check above and the queue, so nothing is in flight
+            # for ``settled`` to wait for, and no coroutine or event is needed for it
+            doc = self.decode(body)
+            if self.submit_one(doc, now):
+                return ONE
         self._busy += 1
         self._settled.clear()
         try:
-            return await self._receive(body, now, ndjson, telemetry)
+            return await self._receive(body, doc, now, ndjson, telemetry)
         finally:
             self._done()
 
-    async def _receive(self, body: bytes, now: float, ndjson: bool, telemetry: bool) -> Outcome:
+    async def _receive(self, body: bytes, doc: Any, now: float, ndjson: bool, telemetry: bool) -> Outcome:
+        """``doc``: the small body, already decoded (and not one plain sample); None: not decoded yet."""
         if ndjson:
             lines, bad = await self._stepwise(split_ndjson(body))
             batch: Batch = await self._stepwise(self.validator.ndjson_steps(lines, bad, now, telemetry))
         elif telemetry:
             batch = self._checked(self.validator.telemetry, self.decode(body), now)
         else:
-            plain = self._plain(body)
-            if plain is not None:
-                return self.admit(plain, now)
-            doc = self.decode(body)
-            if self.submit_one(doc, now):
-                return ONE
+            if doc is None:
+                plain = self._plain(body)
+                if plain is not None:
+                    return self.admit(plain, now)
+                doc = self.decode(body)
+                if self.submit_one(doc, now):
+                    return ONE
             batch = await self._stepwise(self._validate_steps(doc, now))
         return await self.admit_async(batch, now)
 

@@ -541,12 +541,12 @@ def after_adoption_table(sizes: Sizes, seed: int) -> str:
     no-drift stream type: the budget must hold for the adopted baseline as it did for the learned one
     (an adopted regime is estimated from fewer values than a learned baseline unless adoption takes
     care, and its thresholds are not re-calibrated)."""
-    n = sizes.fa_samples
+    length = max(WARMUP + sizes.fa_samples // FA_STREAMS, STEP_AT + 12_000)  # --quick: still a drift to end
     label_w = 34
     lines = [
         (
             f"DriftWatch false alarms / 10k samples after a +{STEP_SDS:g} sd step's drift ended "
-            f"(default spec; {FA_STREAMS} streams, {n // FA_STREAMS + WARMUP:,} samples each, "
+            f"(default spec; {FA_STREAMS} streams, {length:,} samples each, "
             f"step at {STEP_AT:,})"
         ),
         "".ljust(label_w) + "".join(h.rjust(12) for h in ("FA/10k", "adopted", "recovered", "samples")),
@@ -556,7 +556,7 @@ def after_adoption_table(sizes: Sizes, seed: int) -> str:
         fa = after = 0
         ended = {"adopted": 0, "recovered": 0}
         for k in range(FA_STREAMS):
-            x = gen(np.random.default_rng([seed, 6, i, k]), WARMUP + n // FA_STREAMS)
+            x = gen(np.random.default_rng([seed, 6, i, k]), length)
             warm = x[:WARMUP]
             x[STEP_AT:] += STEP_SDS * 1.4826 * float(np.median(np.abs(warm - np.median(warm))))
             ts = np.arange(x.size) * SAMPLE_SECONDS if gen is daily_cycle else None

@@ -274,6 +274,10 @@ class NumericMonitor(StateMachine):
 
         return back(lo_z), back(hi_z)
 
+    @property
+    def follows_level(self) -> bool:
+        return self.bl is not None and self.arr.params[P.LAM] > 0
+
     def info(self) -> dict[str, Any]:
         """What the fitted baseline decided (transform, seasonality, level gain), for notes."""
         return baseline_info(self.bl) if self.bl is not None else {}
@@ -858,8 +862,8 @@ class NumericMonitor(StateMachine):
         r = raw
         if p[P.LAM] > 0:
             warm = min(20, z.size // 5)
-            u = level_innovations(z, p[P.LAM], _median(z[:warm]))[0]
-            r, z = (raw - (z - u))[warm:], u[warm:]
+            u, _, level = level_innovations(raw, p[P.LAM], _median(z[:warm]), p[P.LO], p[P.HI])
+            r, z = (raw - level)[warm:], u[warm:]
         e: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
         return r, e
 
@@ -895,7 +899,7 @@ class NumericMonitor(StateMachine):
         # regime can sit wholly beyond it (every value clipped: no spread at all)
         lam = float(self.arr.params[P.LAM])
         warm = min(20, z.size // 5)
-        u, m_end = level_innovations(z, lam, _median(z[:warm]))
+        u, m_end, _ = level_innovations(z, lam, _median(z[:warm]))
         u = u[warm:]
         spread = 1.4826 * _median(np.abs(u - _median(u)))
         return 1.0 / max(spread, floor), float(m_end)

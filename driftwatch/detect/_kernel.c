@@ -2,7 +2,7 @@
  * The fused per-sample loop of the default numeric monitor (driftwatch.detect.kernel).
  *
  * One pass over a batch does what the detectors of driftwatch/detect/detectors/ define one by one:
- * transform (log, seasonal profile, robust standardisation with a Huber clip), local level,
+ * transform (log, seasonal profile, robust standardisation), local level with a Huber clip around it,
  * AR(1) prewhitening, successive differences, the six CUSUMs (mean up/down, scale up/down, tail
  * mixture up/down), the windowed shape test, and the sums the slow baseline update needs. It stops
  * at the first alarm (Stable) or at the completed recovery run (Drifting), so the Python side acts
@@ -243,8 +243,7 @@ static PyObject *run(PyObject *self, PyObject *args) {
                 y = (y - prof[bin]) / prof[nbins + bin];
             }
             double raw = a * y + b;                        /* standardised, unclipped */
-            double z = MIN(MAX(raw, lo), hi);            /* the Huber clip */
-            double u = z - m;                              /* level-adjusted */
+            double u = MIN(MAX(raw - m, lo), hi);          /* level-adjusted, Huber-clipped around the level */
             U[q] = u;
             R[q] = raw - m;                                /* level-adjusted, unclipped: the tails' input */
             RAW[q] = raw;

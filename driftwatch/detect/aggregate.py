@@ -9,6 +9,10 @@ category counts exactly). A feature is Drifting at monitor level when
   amount (large merged samples make any test significant for negligible differences), or
 * a strict majority of the reporting pods say Drifting.
 
+A pod whose stream a local level follows (``follows_level``) votes but stays out of the merged test:
+a wandering level's baseline summary says where the level was when learned, so a merged
+baseline-vs-current test would call the wander itself a drift.
+
 Why a majority and not "any pod": each pod's detector spends the false-alarm budget on its own stream,
 so "any pod" would multiply the monitor's false alarms by the pod count (two pods, twice the alarms).
 A real change in what a Deployment serves reaches most of its pods; one pod alone that deviates
@@ -197,8 +201,13 @@ def aggregate(summaries: list[dict[str, Any]], spec: Any) -> list[FeatureStatus]
         pods = {pod for pod, _ in items}
         drifting = [s for _, s in items if s.get("state") == State.DRIFTING]
         kind = items[0][1].get("type", "numeric")
-        base = merged(s.get("baseline") for _, s in items)
-        cur = merged(s.get("current") for _, s in items)
+        # a pod whose stream a local level follows has no fixed reference: its baseline says where the
+        # level was when learned, not where it should be now, and in a merged baseline-vs-current test
+        # the wander itself would be the drift. Such pods vote (their own detectors look for changes
+        # faster than the wander); the merged test takes the others
+        fixed = [s for _, s in items if not s.get("follows_level")]
+        base = merged(s.get("baseline") for s in fixed)
+        cur = merged(s.get("current") for s in fixed)
         p_value: float | None = None
         detector = ""
         test_drift = False

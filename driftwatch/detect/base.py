@@ -210,6 +210,13 @@ class StreamMonitor(ABC):
         and for monitors that do not keep one)."""
         return None
 
+    @property
+    def follows_level(self) -> bool:
+        """Whether the detectors follow a local level (a stream whose level wanders): then the baseline
+        summary says where the level *was* when it was learned, not where the stream should be now,
+        and a merged baseline-vs-current test has no reference (``aggregate``)."""
+        return False
+
     @abstractmethod
     def to_dict(self) -> dict[str, Any]: ...
 

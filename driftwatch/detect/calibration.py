@@ -282,15 +282,22 @@ def level_gain(u: np.ndarray) -> float:
     return best
 
 
-def level_innovations(u: np.ndarray, gain: float, m0: float) -> tuple[np.ndarray, float]:
-    """One-step-ahead errors of the local level over ``u`` and the level after it (a loop over the
-    baseline only: at most a few thousand values, once per fit)."""
+def level_innovations(
+    u: np.ndarray, gain: float, m0: float, lo: float = -math.inf, hi: float = math.inf
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """One-step-ahead errors of the local level over ``u``, each clipped to ``[lo, hi]`` before it moves
+    the level (the kernel's Huber clip around the level; unclipped by default); the level after the
+    last value; and the level before each value (a loop over a baseline or an adopted regime only: at
+    most a few thousand values, once per fit)."""
     out = np.empty_like(u)
+    before = np.empty_like(u)
     m = m0
     for i, v in enumerate(u.tolist()):
-        out[i] = v - m
-        m += gain * (v - m)
-    return out, m
+        before[i] = m
+        d = min(max(v - m, lo), hi)
+        out[i] = d
+        m += gain * d
+    return out, m, before
 
 
 def llr_threshold(arl: float, increments: np.ndarray, overshoot: float = 1.0) -> float:

@@ -48,6 +48,8 @@ class StreamStatus:
     #: while Drifting: a mergeable summary of every sample since the drift's onset (the evidence of
     #: what the stream is now, not diluted by the window's pre-change samples); None otherwise
     since_onset: dict[str, Any] | None = None
+    #: True when a local level follows the stream (its baseline is no fixed reference); None otherwise
+    follows_level: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -384,6 +386,7 @@ class Engine:
                     rejected_reasons=dict(st.reasons),
                     adopted_at=st.adopted_at,
                     since_onset=m.since_onset_summary(),
+                    follows_level=True if m.follows_level else None,
                 )
             )
 
@@ -441,7 +444,7 @@ class Engine:
         """The summary's stream entries, built one at a time (see ``iter_streams``)."""
         for s in self.iter_streams():
             d = s.to_dict()
-            for opt in ("adopted_at", "since_onset"):  # only streams that have one carry it (contracts.md)
+            for opt in ("adopted_at", "since_onset", "follows_level"):  # only where set (contracts.md)
                 if d[opt] is None:
                     del d[opt]
             for k in ("rejected", "baseline_source", "note", "rejected_reasons"):

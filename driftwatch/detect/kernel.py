@@ -36,7 +36,7 @@ from . import _kernel
 class P(IntEnum):
     """Parameter slots (float64), fixed between baseline fits."""
 
-    A = 0  # z = clip(A * y + B, LO, HI): the robust standardisation and Huber clip
+    A = 0  # u = clip(A * y + B - level, LO, HI): the robust standardisation, Huber clip around the level
     B = 1
     LO = 2
     HI = 3
@@ -225,8 +225,7 @@ def run_reference(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: b
             b = min(max(int(ph / period * nbins), 0), nbins - 1)
             y = (y - arr.profile[b]) / arr.profile[nbins + b]
         raw = p[P.A] * y + p[P.B]
-        z = min(max(raw, p[P.LO]), p[P.HI])
-        u = z - st[S.M]
+        u = min(max(raw - st[S.M], p[P.LO]), p[P.HI])  # the Huber clip, around the level
         r = raw - st[S.M]
         if p[P.LAM] > 0 and (not drifting or p[P.FOLLOW]):
             st[S.M] += p[P.LAM] * u

@@ -161,13 +161,14 @@ def fit(
     gain = level_gain(z)
     if gain > 0:
         warm = min(20, z.size // 5)
-        u, m_end = level_innovations(z, gain, float(median(z[:warm])))
+        # the Huber clip around the level, as the kernel applies it: a level that wandered from the
+        # baseline's centre is clipped symmetrically, not on the side it wandered to
+        u, m_end, m_path = level_innovations(raw, gain, float(median(z[:warm])), lo, hi)
         # floored like the scale: an innovation below 1e-6 of the values' magnitude is rounding
         sd = max(float(np.std(u[warm:])), 1e-6 * magnitude * a) or 1.0
         # innovations in unit variance: the thresholds and k keep their meaning
         a, b, lo, hi = a / sd, b / sd, lo / sd, hi / sd
-        raw, z, u, m_end = raw / sd, z / sd, u / sd, m_end / sd
-        m_path = z - u
+        raw, z, u, m_end, m_path = raw / sd, z / sd, u / sd, m_end / sd, m_path / sd
     else:
         u, m_end, m_path = z, 0.0, np.zeros_like(z)
     phi = ar1_coefficient(u, 0.97)

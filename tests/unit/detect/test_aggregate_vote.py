@@ -71,3 +71,27 @@ def test_evidence_describes_the_samples_since_the_onset() -> None:
     ev = feature.to_dict()["evidence"]
     assert ev["current"]["mean"] - ev["baseline"]["mean"] > 4 * sd
     assert ev["shiftSigma"] > 4
+
+
+def test_a_pod_that_follows_a_level_votes_but_is_no_merged_reference() -> None:
+    """A wandering stream (a random walk under the noise) gets a local level: its baseline summary says
+    where the level was when learned. Merged against its current window it differs for sure; the
+    monitor must not call the wander a drift while the pod's own detectors (which look for changes
+    faster than the wander) say Stable. The same summary without the flag is a drift."""
+    rng = np.random.default_rng(8)
+    x = 20.0 + np.cumsum(rng.normal(0.0, 0.05, 6_000)) + rng.normal(0.0, 1.0, 6_000)
+    wander = pod_summary(x, "pod-a")
+    stream = wander["streams"][0]
+    assert stream["follows_level"] is True
+    assert stream["state"] == "Stable"
+    (feature,) = aggregate([wander], SPEC)
+    assert feature.state == "Stable"
+    del stream["follows_level"]
+    (fixed,) = aggregate([wander], SPEC)
+    assert fixed.state == "Drifting"
+    assert fixed.detector.startswith("aggregate")
+
+
+def test_a_stationary_stream_carries_no_level_flag() -> None:
+    s = pod_summary(normal_traffic(3, 600), "pod-b")
+    assert "follows_level" not in s["streams"][0]

@@ -54,6 +54,7 @@ def _stream(name: str) -> tuple[np.ndarray, np.ndarray | None]:
     if name == "wander":  # a level that wanders (a random walk under the noise): the local level is used
         x = 20.0 + np.cumsum(rng.normal(0.0, 0.1, 60_000)) + rng.normal(0.0, 1.0, 60_000)
         x[40_000:] += 4.0
+        x[50_000:50_500] += rng.normal(0.0, 3.0, 500)  # a noisy spell that ends: recovered from
         return x, None
     if name == "nan-mixed":  # NaN, inf and out-of-range values among a stream that steps up
         x = rng.normal(10.0, 1.0, 50_000)

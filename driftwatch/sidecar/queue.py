@@ -100,24 +100,9 @@ class Queue:
             g.ts.append([ts])
 
     def push_one(self, stream: StreamKey, value: float, ts: float) -> None:
-        """``add_one`` and ``commit(1)`` in one call (the single-sample request's whole queue work)."""
-        chunk = self._open
-        g = chunk.groups.get(stream)
-        if g is None:
-            chunk.groups[stream] = Group([[value]], [[ts]])
-        elif type(g.values[-1]) is list and type(g.ts[-1]) is list:
-            g.values[-1].append(value)
-            g.ts[-1].append(ts)
-        else:
-            g.values.append([value])
-            g.ts.append([ts])
-        chunk.n += 1
-        self.depth += 1
-        self.last_seq = chunk.seq
-        if chunk.n >= self.max_batch:
-            self._closed.append(chunk)
-            self._open = Chunk(chunk.seq + 1)
-            self.on_full()
+        """``add_one`` and ``commit(1)``: the single-sample request's whole queue work."""
+        self.add_one(stream, value, ts)
+        self.commit(1)
 
     def commit(self, n: int) -> int:
         """Count ``n`` samples just added; returns the sequence number of their chunk."""

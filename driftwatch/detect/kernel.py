@@ -139,17 +139,48 @@ class Step:
     detector: int
 
 
-@dataclass(slots=True)
 class Arrays:
-    """Everything the loop reads and writes, for one stream."""
+    """Everything the loop reads and writes, for one stream, in two blocks: one float64 array holding
+    the parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed
+    offsets, and one int64 array holding the shape test's baseline counts and its step counts.
 
-    params: np.ndarray  # float64[N_PARAMS]
-    state: np.ndarray  # float64[N_STATE]
-    profile: np.ndarray  # float64[2 * nbins]: level, then spread (spread 1 without a profile)
-    profile_sums: np.ndarray  # float64[2 * nbins]: sums of standardised values and counts while Stable
-    edges: np.ndarray  # float64[NEDGES]
-    base: np.ndarray  # int64[NEDGES + 1]: baseline counts per shape bin
-    counts: np.ndarray  # int64[2 * (NEDGES + 1)]: shape counts of the step in progress, then the last step
+    Each part is a view of its block, made when it is read (the loop and the events index the views
+    as they indexed the arrays before). Assigning a part of the same size writes into its block, so
+    views of the other parts held by the caller (``p, s = arr.params, arr.state``) stay live; a part
+    of another size (only while a fit builds its arrays) builds new blocks. Two arrays a stream
+    instead of seven: a numpy array is ~100 bytes of header and allocation around a few bytes of
+    data (docs/decisions.md §32).
+
+    * ``params``: float64[N_PARAMS]; ``state``: float64[N_STATE]
+    * ``profile``: float64[2 * nbins], level then spread (spread 1 without a profile); ``profile_sums``:
+      float64[2 * nbins], sums of standardised values and counts while Stable
+    * ``edges``: float64[NEDGES]
+    * ``base``: int64[NEDGES + 1], baseline counts per shape bin; ``counts``: int64[2 * (NEDGES + 1)],
+      shape counts of the step in progress, then the last step
+    """
+
+    __slots__ = ("_f", "_i", "_n_base", "_n_edges", "_n_params", "_n_prof", "_n_state", "_n_sums")
+
+    def __init__(
+        self,
+        params: np.ndarray,
+        state: np.ndarray,
+        profile: np.ndarray,
+        profile_sums: np.ndarray,
+        edges: np.ndarray,
+        base: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        self._pack(params, state, profile, profile_sums, edges, base, counts)
+
+    def _pack(self, *parts: np.ndarray) -> None:
+        params, state, profile, profile_sums, edges, base, counts = parts
+        f = (params, state, profile, profile_sums, edges)
+        sizes = tuple(int(a.size) for a in f)
+        self._n_params, self._n_state, self._n_prof, self._n_sums, self._n_edges = sizes
+        self._f = np.concatenate([np.asarray(a, np.float64).ravel() for a in f])
+        self._n_base = int(base.size)
+        self._i = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
 
     @classmethod
     def empty(cls) -> Arrays:
@@ -163,19 +194,94 @@ class Arrays:
             np.zeros(2, np.int64),
         )
 
+    def parts(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The seven views, in the loop's argument order."""
+        return (self.params, self.state, self.profile, self.profile_sums, self.edges, self.base, self.counts)
+
+    def _replace(self, i: int, a: np.ndarray) -> None:
+        parts = list(self.parts())
+        if np.size(a) == parts[i].size:  # in place: views of the other parts taken earlier stay live
+            parts[i][...] = a
+            return
+        parts[i] = a
+        self._pack(*parts)
+
+    @property
+    def params(self) -> np.ndarray:
+        return self._f[: self._n_params]
+
+    @params.setter
+    def params(self, a: np.ndarray) -> None:
+        self._replace(0, a)
+
+    @property
+    def state(self) -> np.ndarray:
+        o = self._n_params
+        return self._f[o : o + self._n_state]
+
+    @state.setter
+    def state(self, a: np.ndarray) -> None:
+        self._replace(1, a)
+
+    @property
+    def profile(self) -> np.ndarray:
+        o = self._n_params + self._n_state
+        return self._f[o : o + self._n_prof]
+
+    @profile.setter
+    def profile(self, a: np.ndarray) -> None:
+        self._replace(2, a)
+
+    @property
+    def profile_sums(self) -> np.ndarray:
+        o = self._n_params + self._n_state + self._n_prof
+        return self._f[o : o + self._n_sums]
+
+    @profile_sums.setter
+    def profile_sums(self, a: np.ndarray) -> None:
+        self._replace(3, a)
+
+    @property
+    def edges(self) -> np.ndarray:
+        o = self._n_params + self._n_state + self._n_prof + self._n_sums
+        return self._f[o : o + self._n_edges]
+
+    @edges.setter
+    def edges(self, a: np.ndarray) -> None:
+        self._replace(4, a)
+
+    @property
+    def base(self) -> np.ndarray:
+        return self._i[: self._n_base]
+
+    @base.setter
+    def base(self, a: np.ndarray) -> None:
+        self._replace(5, a)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._i[self._n_base :]
+
+    @counts.setter
+    def counts(self, a: np.ndarray) -> None:
+        self._replace(6, a)
+
 
 def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:
     """Feed ``x`` (float64, contiguous; ``ts`` epoch seconds or None) through the compiled loop."""
+    params, state, profile, profile_sums, edges, base, counts = arr.parts()
     used, code, det = _kernel.run(
         x,
         ts,
-        arr.params,
-        arr.state,
-        arr.profile,
-        arr.profile_sums,
-        arr.edges,
-        arr.base,
-        arr.counts,
+        params,
+        state,
+        profile,
+        profile_sums,
+        edges,
+        base,
+        counts,
         1 if drifting else 0,
         int(limit),
     )

@@ -140,14 +140,15 @@ class Step:
 
 
 class Arrays:
-    """Everything the loop reads and writes, for one stream, in two blocks: one float64 array holding
-    the parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed
-    offsets, and one int64 array holding the shape test's baseline counts and its step counts.
+    """Everything the loop reads and writes, for one stream, in one block: a float64 array holding the
+    parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed offsets,
+    then the shape test's baseline counts and step counts as int64 bit patterns (read and written
+    only through int64 views).
 
     Each part is a view of its block, made when it is read (the loop and the events index the views
     as they indexed the arrays before). Assigning a part of the same size writes into its block, so
     views of the other parts held by the caller (``p, s = arr.params, arr.state``) stay live; a part
-    of another size (only while a fit builds its arrays) builds new blocks. Two arrays a stream
+    of another size (only while a fit builds its arrays) builds a new block. One array a stream
     instead of seven: a numpy array is ~100 bytes of header and allocation around a few bytes of
     data (docs/decisions.md §32).
 
@@ -159,7 +160,7 @@ class Arrays:
       shape counts of the step in progress, then the last step
     """
 
-    __slots__ = ("_f", "_i", "_n_base", "_n_edges", "_n_params", "_n_prof", "_n_state", "_n_sums")
+    __slots__ = ("_f", "_n_base", "_n_edges", "_n_params", "_n_prof", "_n_state", "_n_sums")
 
     def __init__(
         self,
@@ -178,9 +179,10 @@ class Arrays:
         f = (params, state, profile, profile_sums, edges)
         sizes = tuple(int(a.size) for a in f)
         self._n_params, self._n_state, self._n_prof, self._n_sums, self._n_edges = sizes
-        self._f = np.concatenate([np.asarray(a, np.float64).ravel() for a in f])
         self._n_base = int(base.size)
-        self._i = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
+        ints = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
+        # the int64 counts ride in the same block as bit patterns (views of it as int64, never as floats)
+        self._f = np.concatenate([*(np.asarray(a, np.float64).ravel() for a in f), ints.view(np.float64)])
 
     @classmethod
     def empty(cls) -> Arrays:
@@ -253,8 +255,13 @@ class Arrays:
         self._replace(4, a)
 
     @property
+    def _ints(self) -> np.ndarray:
+        o = self._n_params + self._n_state + self._n_prof + self._n_sums + self._n_edges
+        return self._f[o:].view(np.int64)
+
+    @property
     def base(self) -> np.ndarray:
-        return self._i[: self._n_base]
+        return self._ints[: self._n_base]
 
     @base.setter
     def base(self, a: np.ndarray) -> None:
@@ -262,7 +269,7 @@ class Arrays:
 
     @property
     def counts(self) -> np.ndarray:
-        return self._i[self._n_base :]
+        return self._ints[self._n_base :]
 
     @counts.setter
     def counts(self, a: np.ndarray) -> None:

@@ -795,10 +795,12 @@ class NumericMonitor(StateMachine):
         bl.w_mean, bl.w_std = w_new, bl.w_std * ratio
         ks = self.design.k_scale
         p[P.KUP], p[P.KDN] = bl.w_mean + ks * bl.w_std, ks * bl.w_std - bl.w_mean
+        thresholds = bl.thresholds  # a copy (Baseline keeps them compact): written back below
         for name in ("cusum-scale-up", "cusum-scale-down"):  # thresholds are in |d| units
             p[P.H0 + DETECTORS.index(name)] *= ratio
-            if name in bl.thresholds:
-                bl.thresholds[name] *= ratio
+            if name in thresholds:
+                thresholds[name] *= ratio
+        bl.thresholds = thresholds
 
     def _regime(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The regime ``y`` (baseline y units) as the detectors see it under the current mapping, once
@@ -953,15 +955,15 @@ class NumericMonitor(StateMachine):
         freeze, a relearn) first gives the ring its own copy (``_unshare_ring``)."""
         r, b = self.ring, self.buffer
         n = r.size
-        if n == 0 or b.size < n or r.base is b:
+        if n == 0 or b.size < n or r is b or r.base is b:
             return
-        tail = b[b.size - n :]
+        tail = b[b.size - n :] if b.size > n else b  # the whole buffer: itself, not a view of it
         if np.array_equal(tail.view(np.int32), r.view(np.int32)):
             self.ring = tail
 
     def _unshare_ring(self) -> None:
         """The ring's own copy when it is a view of the learning buffer, before the buffer is dropped."""
-        if self.ring.base is not None and np.may_share_memory(self.ring, self.buffer):
+        if np.may_share_memory(self.ring, self.buffer):
             self.ring = self.ring.copy()
 
     def baseline_summary(self) -> dict[str, Any]:

@@ -160,7 +160,9 @@ class Arrays:
       shape counts of the step in progress, then the last step
     """
 
-    __slots__ = ("_f", "_n_base", "_n_edges", "_n_params", "_n_prof", "_n_state", "_n_sums")
+    #: ``_f`` the block; the offsets where state, profile, its sums, edges and the ints start, and the
+    #: baseline counts' length (small ints: no object of their own)
+    __slots__ = ("_counts", "_edges", "_f", "_ints", "_prof", "_state", "_sums")
 
     def __init__(
         self,
@@ -178,8 +180,12 @@ class Arrays:
         params, state, profile, profile_sums, edges, base, counts = parts
         f = (params, state, profile, profile_sums, edges)
         sizes = tuple(int(a.size) for a in f)
-        self._n_params, self._n_state, self._n_prof, self._n_sums, self._n_edges = sizes
-        self._n_base = int(base.size)
+        self._state = sizes[0]
+        self._prof = self._state + sizes[1]
+        self._sums = self._prof + sizes[2]
+        self._edges = self._sums + sizes[3]
+        self._ints = self._edges + sizes[4]
+        self._counts = int(base.size)
         ints = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
         # the int64 counts ride in the same block as bit patterns (views of it as int64, never as floats)
         self._f = np.concatenate([*(np.asarray(a, np.float64).ravel() for a in f), ints.view(np.float64)])
@@ -212,7 +218,7 @@ class Arrays:
 
     @property
     def params(self) -> np.ndarray:
-        return self._f[: self._n_params]
+        return self._f[: self._state]
 
     @params.setter
     def params(self, a: np.ndarray) -> None:
@@ -220,8 +226,7 @@ class Arrays:
 
     @property
     def state(self) -> np.ndarray:
-        o = self._n_params
-        return self._f[o : o + self._n_state]
+        return self._f[self._state : self._prof]
 
     @state.setter
     def state(self, a: np.ndarray) -> None:
@@ -229,8 +234,7 @@ class Arrays:
 
     @property
     def profile(self) -> np.ndarray:
-        o = self._n_params + self._n_state
-        return self._f[o : o + self._n_prof]
+        return self._f[self._prof : self._sums]
 
     @profile.setter
     def profile(self, a: np.ndarray) -> None:
@@ -238,8 +242,7 @@ class Arrays:
 
     @property
     def profile_sums(self) -> np.ndarray:
-        o = self._n_params + self._n_state + self._n_prof
-        return self._f[o : o + self._n_sums]
+        return self._f[self._sums : self._edges]
 
     @profile_sums.setter
     def profile_sums(self, a: np.ndarray) -> None:
@@ -247,21 +250,15 @@ class Arrays:
 
     @property
     def edges(self) -> np.ndarray:
-        o = self._n_params + self._n_state + self._n_prof + self._n_sums
-        return self._f[o : o + self._n_edges]
+        return self._f[self._edges : self._ints]
 
     @edges.setter
     def edges(self, a: np.ndarray) -> None:
         self._replace(4, a)
 
     @property
-    def _ints(self) -> np.ndarray:
-        o = self._n_params + self._n_state + self._n_prof + self._n_sums + self._n_edges
-        return self._f[o:].view(np.int64)
-
-    @property
     def base(self) -> np.ndarray:
-        return self._ints[: self._n_base]
+        return self._f[self._ints : self._ints + self._counts].view(np.int64)
 
     @base.setter
     def base(self, a: np.ndarray) -> None:
@@ -269,7 +266,7 @@ class Arrays:
 
     @property
     def counts(self) -> np.ndarray:
-        return self._ints[self._n_base :]
+        return self._f[self._ints + self._counts :].view(np.int64)
 
     @counts.setter
     def counts(self, a: np.ndarray) -> None:

@@ -205,8 +205,11 @@ class Arrays:
     def parts(
         self,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The seven views, in the loop's argument order."""
-        return (self.params, self.state, self.profile, self.profile_sums, self.edges, self.base, self.counts)
+        """The seven views, in the loop's argument order (sliced here: one call per loop call, not seven)."""
+        f, st, pr, su, ed, it = self._f, self._state, self._prof, self._sums, self._edges, self._ints
+        ints = f[it:].view(np.int64)
+        c = self._counts
+        return (f[:st], f[st:pr], f[pr:su], f[su:ed], f[ed:it], ints[:c], ints[c:])
 
     def _replace(self, i: int, a: np.ndarray) -> None:
         parts = list(self.parts())

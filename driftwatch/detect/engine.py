@@ -7,6 +7,7 @@ with deterministic ids. It holds no clock and does no I/O: timestamps and indice
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,14 @@ NONFINITE_TS = "non-finite timestamp (baseline.mode fromWindow)"
 NONFINITE_VALUE = "NaN, inf or |x| > 1e150 in the baseline window"
 
 
+#: the fromWindow containers and rejection counts of every stream that has none of its own, shared
+#: (~200 bytes a stream): never written -- ``_Stream.reject`` and ``Engine._window`` give a stream its
+#: own before writing (``_Stream.own_window``)
+_NO_VALUES: list[Any] = []
+_NO_WIN_COUNTS = [0, 0, 0]
+_NO_REASONS: dict[str, int] = {}
+
+
 class _Stream:
     __slots__ = (
         "adopted_at",
@@ -92,13 +101,23 @@ class _Stream:
         self.recent: deque[tuple[int, np.ndarray]] | None = None
         self.source = "learned"
         self.note = ""
-        self.reasons: dict[str, int] = {}
+        self.reasons = _NO_REASONS  # shared until the first rejection (reject)
         self.waiting = False  # fromWindow: the window has not ended yet (nothing is scored)
-        self.collected: list[Any] = []  # fromWindow: the values in [start, end) so far (<= window)
-        self.win_counts = [0, 0, 0]  # fromWindow: in the window, before start, in it beyond the cap
+        # fromWindow: the values in [start, end) so far (<= window); in the window, before start, in it
+        # beyond the cap. Shared empty ones until the window is collected (own_window)
+        self.collected = _NO_VALUES
+        self.win_counts = _NO_WIN_COUNTS
+
+    def own_window(self) -> None:
+        if self.collected is _NO_VALUES:
+            self.collected = []
+        if self.win_counts is _NO_WIN_COUNTS:
+            self.win_counts = [0, 0, 0]
 
     def reject(self, reason: str, n: int) -> None:
         if n:
+            if self.reasons is _NO_REASONS:
+                self.reasons = {}
             self.reasons[reason] = self.reasons.get(reason, 0) + int(n)
 
 
@@ -181,6 +200,8 @@ class Engine:
     def _stream(self, feature: str, key: str, kind: str) -> _Stream:
         st = self._streams.get((key, feature))
         if st is None:
+            # one copy of each name, not one per stream (every request decodes its own strings)
+            feature, key = sys.intern(feature), sys.intern(key)
             st = _Stream(feature, key, kind, make_monitor(self.spec, self.spec.feature(feature), kind))
             b = self.spec.baseline
             if b.mode == "fromWindow":
@@ -221,7 +242,7 @@ class Engine:
         st = self._stream(feature, self._key(key, 0), kind)
         if st.monitor.state != State.INITIALIZING:
             raise InputError(feature, "baseline already fitted: seed_baseline must come before update")
-        st.waiting, st.collected = False, []
+        st.waiting, st.collected = False, _NO_VALUES
         st.source = "fromConfigMap" if self.spec.baseline.mode == "fromConfigMap" else "seeded"
         self._seed(st, arr, f"{len(arr)} reference values supplied")
 
@@ -243,6 +264,7 @@ class Engine:
         """fromWindow, before the window has ended: collect values in [start, end); return the batch
         position of the first sample at or after ``end`` (the first one scored), or the batch size."""
         n = len(arr)
+        st.own_window()
         if tss is None:
             st.reject(NO_TS, n)
             return n
@@ -269,7 +291,7 @@ class Engine:
         if j < n:
             st.waiting = False
             got = np.concatenate(st.collected) if st.collected else arr[:0]
-            st.collected = []
+            st.collected = _NO_VALUES
             self._seed(st, got, f"fromWindow [{b.start}, {b.end}): {len(got)} values in the window")
             if st.win_counts[2]:
                 st.note += f" (the first {b.window}; {st.win_counts[2]} later ones in the window not used)"

@@ -139,17 +139,56 @@ class Step:
     detector: int
 
 
-@dataclass(slots=True)
 class Arrays:
-    """Everything the loop reads and writes, for one stream."""
+    """Everything the loop reads and writes, for one stream, in one block: a float64 array holding the
+    parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed offsets,
+    then the shape test's baseline counts and step counts as int64 bit patterns (read and written
+    only through int64 views).
 
-    params: np.ndarray  # float64[N_PARAMS]
-    state: np.ndarray  # float64[N_STATE]
-    profile: np.ndarray  # float64[2 * nbins]: level, then spread (spread 1 without a profile)
-    profile_sums: np.ndarray  # float64[2 * nbins]: sums of standardised values and counts while Stable
-    edges: np.ndarray  # float64[NEDGES]
-    base: np.ndarray  # int64[NEDGES + 1]: baseline counts per shape bin
-    counts: np.ndarray  # int64[2 * (NEDGES + 1)]: shape counts of the step in progress, then the last step
+    Each part is a view of its block, made when it is read (the loop and the events index the views
+    as they indexed the arrays before). Assigning a part of the same size writes into its block, so
+    views of the other parts held by the caller (``p, s = arr.params, arr.state``) stay live; a part
+    of another size (only while a fit builds its arrays) builds a new block. One array a stream
+    instead of seven: a numpy array is ~100 bytes of header and allocation around a few bytes of
+    data (docs/decisions.md §32).
+
+    * ``params``: float64[N_PARAMS]; ``state``: float64[N_STATE]
+    * ``profile``: float64[2 * nbins], level then spread (spread 1 without a profile); ``profile_sums``:
+      float64[2 * nbins], sums of standardised values and counts while Stable
+    * ``edges``: float64[NEDGES]
+    * ``base``: int64[NEDGES + 1], baseline counts per shape bin; ``counts``: int64[2 * (NEDGES + 1)],
+      shape counts of the step in progress, then the last step
+    """
+
+    #: ``_f`` the block; the offsets where state, profile, its sums, edges and the ints start, and the
+    #: baseline counts' length (small ints: no object of their own)
+    __slots__ = ("_counts", "_edges", "_f", "_ints", "_prof", "_state", "_sums")
+
+    def __init__(
+        self,
+        params: np.ndarray,
+        state: np.ndarray,
+        profile: np.ndarray,
+        profile_sums: np.ndarray,
+        edges: np.ndarray,
+        base: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        self._pack(params, state, profile, profile_sums, edges, base, counts)
+
+    def _pack(self, *parts: np.ndarray) -> None:
+        params, state, profile, profile_sums, edges, base, counts = parts
+        f = (params, state, profile, profile_sums, edges)
+        sizes = tuple(int(a.size) for a in f)
+        self._state = sizes[0]
+        self._prof = self._state + sizes[1]
+        self._sums = self._prof + sizes[2]
+        self._edges = self._sums + sizes[3]
+        self._ints = self._edges + sizes[4]
+        self._counts = int(base.size)
+        ints = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
+        # the int64 counts ride in the same block as bit patterns (views of it as int64, never as floats)
+        self._f = np.concatenate([*(np.asarray(a, np.float64).ravel() for a in f), ints.view(np.float64)])
 
     @classmethod
     def empty(cls) -> Arrays:
@@ -163,19 +202,93 @@ class Arrays:
             np.zeros(2, np.int64),
         )
 
+    def parts(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The seven views, in the loop's argument order (sliced here: one call per loop call, not seven)."""
+        f, st, pr, su, ed, it = self._f, self._state, self._prof, self._sums, self._edges, self._ints
+        ints = f[it:].view(np.int64)
+        c = self._counts
+        return (f[:st], f[st:pr], f[pr:su], f[su:ed], f[ed:it], ints[:c], ints[c:])
+
+    def _replace(self, i: int, a: np.ndarray) -> None:
+        parts = list(self.parts())
+        if np.size(a) == parts[i].size:  # in place: views of the other parts taken earlier stay live
+            parts[i][...] = a
+            return
+        parts[i] = a
+        self._pack(*parts)
+
+    @property
+    def params(self) -> np.ndarray:
+        return self._f[: self._state]
+
+    @params.setter
+    def params(self, a: np.ndarray) -> None:
+        self._replace(0, a)
+
+    @property
+    def state(self) -> np.ndarray:
+        return self._f[self._state : self._prof]
+
+    @state.setter
+    def state(self, a: np.ndarray) -> None:
+        self._replace(1, a)
+
+    @property
+    def profile(self) -> np.ndarray:
+        return self._f[self._prof : self._sums]
+
+    @profile.setter
+    def profile(self, a: np.ndarray) -> None:
+        self._replace(2, a)
+
+    @property
+    def profile_sums(self) -> np.ndarray:
+        return self._f[self._sums : self._edges]
+
+    @profile_sums.setter
+    def profile_sums(self, a: np.ndarray) -> None:
+        self._replace(3, a)
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self._f[self._edges : self._ints]
+
+    @edges.setter
+    def edges(self, a: np.ndarray) -> None:
+        self._replace(4, a)
+
+    @property
+    def base(self) -> np.ndarray:
+        return self._f[self._ints : self._ints + self._counts].view(np.int64)
+
+    @base.setter
+    def base(self, a: np.ndarray) -> None:
+        self._replace(5, a)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._f[self._ints + self._counts :].view(np.int64)
+
+    @counts.setter
+    def counts(self, a: np.ndarray) -> None:
+        self._replace(6, a)
+
 
 def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:
     """Feed ``x`` (float64, contiguous; ``ts`` epoch seconds or None) through the compiled loop."""
+    params, state, profile, profile_sums, edges, base, counts = arr.parts()
     used, code, det = _kernel.run(
         x,
         ts,
-        arr.params,
-        arr.state,
-        arr.profile,
-        arr.profile_sums,
-        arr.edges,
-        arr.base,
-        arr.counts,
+        params,
+        state,
+        profile,
+        profile_sums,
+        edges,
+        base,
+        counts,
         1 if drifting else 0,
         int(limit),
     )

@@ -49,6 +49,9 @@ from .window import Tumbling
 F32_MAX = float(np.finfo(np.float32).max)
 _F32_LO, _F32_HI = np.float64(-F32_MAX), np.float64(F32_MAX)  # as numpy scalars: no conversion per call
 _EMPTY = np.zeros(0, np.float64)
+#: the since-onset summary of a stream that has never drifted, shared: never updated (a drift start
+#: gives the stream its own), so a Stable stream holds no empty summary of its own (~300 bytes)
+_NO_ONSET = NumericSummary()
 
 
 def _median(a: np.ndarray) -> float:
@@ -186,7 +189,7 @@ class NumericMonitor(StateMachine):
         self.current = Tumbling(window, NumericSummary)
         self.ring = np.zeros(0, np.float32)
         self.ring_ts = np.zeros(0, np.float64)
-        self.onset = NumericSummary()  # while Drifting: every sample since the onset (evidence)
+        self.onset = _NO_ONSET  # while Drifting: every sample since the onset (evidence); see _start
         self.onset_fed = 0  # samples seen when ``onset`` was last fed
         self.pending = 0
         self.unit = 1.0
@@ -417,6 +420,7 @@ class NumericMonitor(StateMachine):
         self.first_n = self.first_n or x.size
         if self.base_n >= self._cap_n:
             self.frozen = True
+            self._unshare_ring()
             self.buffer = np.zeros(0, np.float32)
             self.buffer_ts = np.zeros(0, np.float64)
 
@@ -448,6 +452,7 @@ class NumericMonitor(StateMachine):
             x = x[ok]
         if x.size == 0:
             return
+        self._unshare_ring()  # the buffer is replaced here, outside update
         take = x[: max(0, max(self._cap_n, self.min_samples) - self.buffer.size)]
         self.seasonal_learning = False
         self._learn(take, None)
@@ -461,6 +466,7 @@ class NumericMonitor(StateMachine):
             self._fit()
             self.state = State.STABLE
             self.frozen = True
+            self._unshare_ring()
             self.buffer = np.zeros(0, np.float32)
 
     def update(self, values: np.ndarray, ts: np.ndarray | None = None) -> list[Transition]:
@@ -847,10 +853,12 @@ class NumericMonitor(StateMachine):
         bl.w_mean, bl.w_std = w_new, bl.w_std * ratio
         ks = self.design.k_scale
         p[P.KUP], p[P.KDN] = bl.w_mean + ks * bl.w_std, ks * bl.w_std - bl.w_mean
+        thresholds = bl.thresholds  # a copy (Baseline keeps them compact): written back below
         for name in ("cusum-scale-up", "cusum-scale-down"):  # thresholds are in |d| units
             p[P.H0 + DETECTORS.index(name)] *= ratio
-            if name in bl.thresholds:
-                bl.thresholds[name] *= ratio
+            if name in thresholds:
+                thresholds[name] *= ratio
+        bl.thresholds = thresholds
 
     def _regime(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The regime ``y`` (baseline y units) as the detectors see it under the current mapping, once
@@ -935,6 +943,7 @@ class NumericMonitor(StateMachine):
         self.state = State.INITIALIZING
         self.bl, self.arr = None, Arrays.empty()
         self.frozen, self.base_n, self.learned, self.stride = False, 0, 0, 1
+        self._unshare_ring()
         self.buffer, self.buffer_ts = np.zeros(0, np.float32), np.zeros(0, np.float64)
         self.baseline = NumericSummary()
         self._described = None
@@ -961,6 +970,8 @@ class NumericMonitor(StateMachine):
             return
         if self.state == State.DRIFTING and self.samples > self.onset_fed:
             tail = min(self.samples - self.onset_fed, x.size)
+            if self.onset is _NO_ONSET:  # Drifting always starts with a summary of its own: defensive
+                self.onset = NumericSummary()
             self.onset.update(self._adjusted(x[-tail:], None if t is None else t[-tail:]))
             self.onset_fed = self.samples
         have_ts = t is not None and self.ring_ts.size == self.ring.size and self._keeps_ts
@@ -970,6 +981,7 @@ class NumericMonitor(StateMachine):
             self.ring = np.concatenate([self.ring, self._to32(x)])[-cap:]
             self.ring_ts = np.concatenate([self.ring_ts, t])[-cap:] if have_ts and t is not None else _EMPTY
             self.pending = pending
+            self._share_ring()
             return
         # only the values the summary reads and the ring keeps are converted (a 1M batch costs two
         # blocks, not a million float32 round trips): the last `need` of pending + batch
@@ -999,6 +1011,26 @@ class NumericMonitor(StateMachine):
             assert t is not None
             self.ring_ts = np.concatenate([self.ring_ts, t])[-cap:]
         self.pending = 0
+        self._share_ring()
+
+    def _share_ring(self) -> None:
+        """While the learning buffer ends with the ring's values -- a young stream, whose every value is
+        in both until the baseline freezes -- the ring is a view of the buffer's tail, not a copy of its
+        own (up to 1 kB a stream). Only when the bits are equal, so what the ring holds is unchanged; the
+        buffer is never written in place, only replaced, and whatever replaces it outside ``update`` (a
+        freeze, a relearn) first gives the ring its own copy (``_unshare_ring``)."""
+        r, b = self.ring, self.buffer
+        n = r.size
+        if n == 0 or b.size < n or r is b or r.base is b:
+            return
+        tail = b[b.size - n :] if b.size > n else b  # the whole buffer: itself, not a view of it
+        if np.array_equal(tail.view(np.int32), r.view(np.int32)):
+            self.ring = tail
+
+    def _unshare_ring(self) -> None:
+        """The ring's own copy when it is a view of the learning buffer, before the buffer is dropped."""
+        if np.may_share_memory(self.ring, self.buffer):
+            self.ring = self.ring.copy()
 
     def baseline_summary(self) -> dict[str, Any]:
         return self.baseline.to_dict()
@@ -1111,6 +1143,8 @@ class NumericMonitor(StateMachine):
         m.current.load(d["current"], NumericSummary)
         m.ring, m.ring_ts = unpack_f32(d["ring"]), _unpack64(d["ring_ts"])
         m.onset, m.onset_fed = NumericSummary.from_dict(d["onset"][0]), int(d["onset"][1])
+        if m.state != State.DRIFTING and m.onset.to_dict() == _NO_ONSET.to_dict():
+            m.onset = _NO_ONSET
         m.pending, m.unit = int(d["pending"]), float(d["unit"])
         f = d.get("fit")
         if f is not None:

@@ -134,9 +134,10 @@ class _Store:
         if lo < floor:
             rel = np.maximum(rel, 0)
         # a fresh array (bincount's own, or astype's copy): the old counts are added into it
-        new = np.bincount(rel, weights=weights, minlength=width)[:width].astype(
-            np.int64, copy=weights is not None
-        )
+        # bincount's array is exactly `width` long unless an index is beyond it: sliced only then (a
+        # view of the same length would keep a second array header alive with every store)
+        b = np.bincount(rel, weights=weights, minlength=width)
+        new = (b if b.size == width else b[:width]).astype(np.int64, copy=weights is not None)
         if self.counts.size:
             start = self.offset - floor
             if start >= 0:  # nothing collapses (the usual case): the old counts are one slice

@@ -133,7 +133,14 @@ class Admission:
             dedup.add(sid)
         if n:
             for stream, g in groups.items():
-                self.queue.add(stream, g.values, g.ts)
+                if set(map(type, g.values)) == {float}:
+                    # a numeric stream's values as arrays now: the body's float objects are freed with
+                    # the request instead of living on in the queue until the engine applies the chunk
+                    # -- interleaved with the streams' long-lived objects created meanwhile, they left
+                    # the small-object allocator's arenas pinned (~3 MB per 1,000 streams filled)
+                    self.queue.add(stream, np.array(g.values, np.float64), np.array(g.ts, np.float64))
+                else:
+                    self.queue.add(stream, g.values, g.ts)
             self.queue.commit(n)
         return n
 

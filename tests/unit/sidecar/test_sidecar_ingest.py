@@ -442,3 +442,25 @@ def test_a_stream_that_keeps_failing_on_its_state_is_reset() -> None:
         assert stream.samples == 10  # learning again
 
     run(body)()
+
+
+def test_a_general_batchs_numeric_streams_are_queued_as_arrays() -> None:
+    """The body's float objects are not kept in the queue until the chunk is applied (docs/decisions.md
+    §32): a numeric stream's values from a general batch go in as one float64 array, a categorical
+    stream's as its list of str; the engine gets the same values either way."""
+
+    async def body(p: Parts) -> None:
+        doc = [{"key": "a", "values": {"lat": 1.5 + i, "plan": "p" if i % 2 else "q"}} for i in range(4)]
+        out = p.ingest.submit(doc, NOW)
+        assert out.accepted == 8
+        groups = p.queue._open.groups
+        lat, plan = groups[("lat", "a")], groups[("plan", "a")]
+        assert isinstance(lat.values[0], np.ndarray)
+        assert lat.values[0].tolist() == [1.5, 2.5, 3.5, 4.5]
+        assert lat.ts[0].tolist() == [NOW] * 4
+        assert plan.values == [["q", "p", "q", "p"]]
+        await p.drain()
+        got = {s.feature: s.samples for s in p.engine.streams()}
+        assert got == {"lat": 4, "plan": 4}
+
+    run(body)()

@@ -109,6 +109,30 @@ def test_single_threaded_blas_sets_one_thread_unless_the_environment_chose(
     assert os.environ["OMP_NUM_THREADS"] == "4"
 
 
+def test_a_trim_collects_fully_at_most_once_per_interval() -> None:
+    """The full collection before a trim clears the free lists that pin small-object arenas; it is
+    spaced (at least ``interval``, ``GC_SPACING`` times its cost), the trims themselves are not."""
+    import gc
+
+    from driftwatch.sidecar.memory import Trimmer
+
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    t = Trimmer(interval=3600.0)
+    gc.callbacks.append(seen)
+    try:
+        t.now()
+        t.now()
+        t.maybe()
+    finally:
+        gc.callbacks.remove(seen)
+    assert len(full) == 1
+
+
 def test_the_per_stream_text_is_kept_for_scrapes_close_together_only() -> None:
     """Scrapes back to back reuse the per-stream families' text; once none came for ``keep`` seconds it
     is dropped (it held ~1.3 MB per 1,000 streams between Prometheus' scrapes), and the next scrape

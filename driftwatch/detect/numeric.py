@@ -38,6 +38,7 @@ from .detectors.cusum import lindley
 from .detectors.tail import TailMixture
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
 from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, chi2_two_sample, run
+from .median import median
 from .numeric_fit import DESIGN, MIN_SCALE_BASELINE, MIN_TAIL_BASELINE, Baseline, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
@@ -52,19 +53,6 @@ _EMPTY = np.zeros(0, np.float64)
 #: the since-onset summary of a stream that has never drifted, shared: never updated (a drift start
 #: gives the stream its own), so a Stable stream holds no empty summary of its own (~300 bytes)
 _NO_ONSET = NumericSummary()
-
-
-def _median(a: np.ndarray) -> float:
-    """``float(np.median(a))`` of a small NaN-free array, exactly (the middle value, or the mean of the
-    two middle values as numpy's mean of two computes it), without np.median's per-call cost."""
-    b = np.sort(a)
-    n = b.size
-    if n == 0:
-        return math.nan
-    if n % 2:
-        return float(b.item(n // 2))
-    out: float = (b.item(n // 2 - 1) + b.item(n // 2)) / 2
-    return out
 
 
 def _round6(v: float) -> float:
@@ -781,7 +769,7 @@ class NumericMonitor(StateMachine):
         z = p[P.A] * y + p[P.B]
         # floored as the fit floors its scale: a noise-free regime's spread is rounding, and dividing by
         # it would turn the next rounding-level difference into a drift
-        floor = 1e-6 * (_median(np.abs(y0)) or 1.0) * abs(p[P.A])
+        floor = 1e-6 * (float(median(np.abs(y0))) or 1.0) * abs(p[P.A])
         med, sd = smooth_scale(z)  # as the baseline's z_center / z_scale were fitted
         r = bl.z_scale / max(sd, floor)
         level = bl.z_center
@@ -870,7 +858,7 @@ class NumericMonitor(StateMachine):
         r = raw
         if p[P.LAM] > 0:
             warm = min(20, z.size // 5)
-            u, _, level = level_innovations(raw, p[P.LAM], _median(z[:warm]), p[P.LO], p[P.HI])
+            u, _, level = level_innovations(raw, p[P.LAM], float(median(z[:warm])), p[P.LO], p[P.HI])
             r, z = (raw - level)[warm:], u[warm:]
         e: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
         return r, e
@@ -907,9 +895,9 @@ class NumericMonitor(StateMachine):
         # regime can sit wholly beyond it (every value clipped: no spread at all)
         lam = float(self.arr.params[P.LAM])
         warm = min(20, z.size // 5)
-        u, m_end, _ = level_innovations(z, lam, _median(z[:warm]))
+        u, m_end, _ = level_innovations(z, lam, float(median(z[:warm])))
         u = u[warm:]
-        spread = 1.4826 * _median(np.abs(u - _median(u)))
+        spread = 1.4826 * float(median(np.abs(u - float(median(u)))))
         return 1.0 / max(spread, floor), float(m_end)
 
     def _rereference_tails(self, r: np.ndarray, n: int, floor: float) -> None:

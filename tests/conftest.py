@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -25,6 +26,13 @@ from hypothesis import settings
 
 if TYPE_CHECKING:
     from driftwatch.devcluster import Cluster
+
+# Ctrl-C is under test (tests/e2e/test_lifecycle.py, `status --watch`): the processes a test starts must
+# get SIGINT's default. A shell without job control that runs `make test &` hands it down *ignored*, and
+# an ignored signal stays ignored across exec -- a handler does not: with one installed here, every
+# child starts with the default again (and pytest itself can be interrupted).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)

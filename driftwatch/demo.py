@@ -471,17 +471,18 @@ class GateWatch:
     (the canary's Pods go, and with them the comparison), shorter than one round of the demo's loop of
     kubectl calls on a busy machine."""
 
-    def __init__(self, url: str, every: float = 0.25) -> None:
+    def __init__(self, url: str, t0: float, every: float = 0.25) -> None:
+        """``t0``: the ``time.monotonic()`` the changes' times count from (the caller's clock, so its
+        own lines and the verdicts can be printed in one order)."""
         import threading
 
         self.url, self.every = url, every
         self.changes: list[tuple[float, dict[str, Any]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="gate-watch")
-        self._t0 = time.monotonic()
+        self._t0 = t0
 
     def __enter__(self) -> GateWatch:
-        self._t0 = time.monotonic()
         self._thread.start()
         return self
 
@@ -501,6 +502,10 @@ class GateWatch:
                 self.changes.append((time.monotonic() - self._t0, gate))
                 last = gate
             self._stop.wait(self.every)
+
+
+def _verdict_line(gate: dict[str, Any]) -> str:
+    return f"verdict {gate.get('verdict', '-')}: {gate.get('message', '')}"[:280]
 
 
 def _feed_rollout_pods(demo: Demo, fleet: SidecarFleet, shift: dict[str, float]) -> None:
@@ -570,27 +575,29 @@ def step_rollout(demo: Demo) -> None:
     last, shown = "", 0
     deadline = t0 + 180
     gate_url = f"{op.gate_url}/v1/gate/{ns}/{ROLLOUT}?always200=true"
-    with GateWatch(gate_url) as watch:
+    with GateWatch(gate_url, t0) as watch:
         while True:
             st = _rollout_status(demo)
+            read_at = time.monotonic() - t0
             canary = st.get("currentPodHash", "")
             if canary and canary != st.get("stableRS"):
                 shift.setdefault(canary, CANARY_SHIFT)
             _feed_rollout_pods(demo, fleet, shift)
-            now = time.monotonic() - t0
             runs = demo.items("analysisruns")
             run_phase = str((runs[-1].get("status") or {}).get("phase", "")) if runs else ""
             line = (
                 f"rollout {st.get('phase', '')}, step {st.get('currentStepIndex', '?')}, "
                 f"analysisrun {run_phase or '-'}"
             )
+            # the rollout's line and every verdict the gate gave since the last round, in time order
+            changes = watch.changes[shown:]
+            shown += len(changes)
+            timed = [(at, _verdict_line(g)) for at, g in changes]
             if line != last:
-                demo.say(f"    t={now:5.1f}s  {line}")
+                timed.append((read_at, line))
                 last = line
-            for at, gate in watch.changes[shown:]:  # every verdict the gate gave, as it changed
-                verdict = f"verdict {gate.get('verdict', '-')}: {gate.get('message', '')}"
-                demo.say(f"    t={at:5.1f}s  {verdict[:280]}")
-            shown = len(watch.changes)
+            for at, text in sorted(timed, key=lambda t: t[0]):
+                demo.say(f"    t={at:5.1f}s  {text}")
             if st.get("abort"):
                 break
             if time.monotonic() > deadline:

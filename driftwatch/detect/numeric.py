@@ -18,7 +18,7 @@ Lifecycle (``docs/detection.md`` for users):
   baseline's location and spread to the recent samples' and keeps everything else it knows about the
   stream (transform, seasonal shape, autocorrelation, tails, thresholds): a level that moved is a new
   normal, the stream's character is not new -- except a tail or a shape the adopted regime itself
-  would call drifted, which become the regime's (``_rereference_tails``, ``_rereference_shape``).
+  would call drifted, which become the regime's (``adoption.py``).
 
 Batches are split only at events, milestones and slow-update blocks, so the Python loop runs once per
 event, never per sample. The result does not depend on how a stream is cut into batches.
@@ -32,19 +32,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .adoption import rereference
 from .base import EventType, State, Transition, severity_of, statistic_score
-from .calibration import level_innovations
-from .detectors.cusum import lindley
-from .detectors.tail import TailMixture
 from .evidence import MAX_ABS, describe, pack_f32, unpack_f32
-from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, chi2_two_sample, run
-from .median import median
-from .numeric_fit import DESIGN, MIN_SCALE_BASELINE, MIN_TAIL_BASELINE, Baseline, baseline_info, fit
+from .kernel import DETECTORS, SHAPE, Arrays, Code, P, S, run
+from .numeric_fit import DESIGN, Baseline, baseline_info, fit
 from .seasonal import SeasonalProfile, covers, learning_span
 from .state_machine import StateMachine
 from .summaries import NumericSummary
-from .tails import TailModel
-from .transforms import Standardizer, smooth_scale
+from .transforms import Standardizer
 from .window import Tumbling
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -740,13 +736,9 @@ class NumericMonitor(StateMachine):
         """Make the recent regime (``values``, default the ring of recent values) the baseline and go
         Stable: the engine call behind automatic adoption and ``driftwatch ack --adopt``.
 
-        The baseline's location and spread move to the new regime's (smooth median and MAD of the
-        standardised values, then its clipped mean and sd: ``_match_clipped_moments``; then the scale
-        CUSUMs' mean |d|: ``_rereference_scale``); its transform,
-        seasonal shape, autocorrelation, tails and thresholds stay -- they describe the stream's
-        character, which a level change does not alter (a tail that itself drifted is re-fitted:
-        ``_rereference_tails``). With fewer than 20 values (or no baseline yet)
-        the stream learns a new baseline from scratch."""
+        The statistics are ``adoption.rereference``'s (location and spread move to the regime's, the
+        stream's character stays); here the stream's bookkeeping. With fewer than 20 values (or no
+        baseline yet) the stream learns a new baseline from scratch."""
         if values is None:
             n = self._regime_size()
             vals = self._to64(self.ring[-n:])
@@ -762,170 +754,11 @@ class NumericMonitor(StateMachine):
         if self.bl is None or vals.size < 20:
             self._relearn(vals)
             return
-        bl, p, s = self.bl, self.arr.params, self.arr.state
-        y0 = y = bl.std.transform(vals)
-        if bl.profile is not None and ts is not None:
-            y = bl.profile.apply(y, ts)
-        z = p[P.A] * y + p[P.B]
-        # floored as the fit floors its scale: a noise-free regime's spread is rounding, and dividing by
-        # it would turn the next rounding-level difference into a drift
-        floor = 1e-6 * (float(median(np.abs(y0))) or 1.0) * abs(p[P.A])
-        med, sd = smooth_scale(z)  # as the baseline's z_center / z_scale were fitted
-        r = bl.z_scale / max(sd, floor)
-        level = bl.z_center
-        if p[P.LAM] > 0:
-            r, m_end = self._innovation_scale(z, floor)
-            level = (m_end - med) * r + bl.z_center  # where the regime's level is now, not its median
-        # z' = (z - med) * r + centre: the new regime maps onto where the old one was
-        p[P.A] *= r
-        p[P.B] = (p[P.B] - med) * r + bl.z_center
-        if p[P.LAM] == 0:
-            self._match_clipped_moments(y, sd > floor)
-        r_new, e_new = self._regime(y)
-        self._rereference_scale(e_new, y.size)
-        self._rereference_tails(r_new, y.size, floor)
-        self._rereference_shape(e_new, y.size)
-        s[S.S0 : S.S5 + 1] = 0.0
-        s[S.LZ0 : S.LZ5 + 1] = self.samples - 1
-        s[S.M] = level if p[P.LAM] > 0 else 0.0
-        s[S.HAVEPREV] = s[S.NORMAL] = s[S.FILLED] = s[S.SHSTAT] = 0.0
-        self.arr.counts[:] = 0
+        rereference(self.bl, self.arr, vals, ts, self.samples)
         self.baseline = NumericSummary()
         self.baseline.update(self._adjusted(vals, ts))
         self._described = None
         self.state = State.STABLE
-
-    def _match_clipped_moments(self, y: np.ndarray, scaled: bool) -> None:
-        """Adoption's location and spread, second stage: the regime's *clipped mean and sd* go where the
-        fit put the baseline's (0 and 1), as ``Standardizer.fit`` follows its robust centre and scale.
-
-        The first stage matched medians and MADs, which is the same only for a regime of the baseline's
-        shape. The detectors test the mean: a regime skewed differently (an additive step on a stream
-        learned in log space: log(x + c) is skewed where log x was not) had its mean off the baseline's
-        by a fraction of a sd, and the mean CUSUM alarmed and recovered again and again (6.4 false alarms
-        per 10k samples after such an adoption; bench/detection.py's after-adoption table). The whole
-        map moves by one affine -- clip bounds and the robust centre and scale in detector units too --
-        so what is clipped, the evidence band and the next adoption's first stage stay consistent.
-        ``scaled``: False when the first stage floored the spread (a noise-free regime: the floor is the
-        unit, as in the fit, and only the location moves)."""
-        bl, p = self.bl, self.arr.params
-        assert bl is not None
-        zc = np.clip(p[P.A] * y + p[P.B], p[P.LO], p[P.HI])
-        m = float(zc.mean())
-        sd = float(zc.std()) if scaled else 1.0
-        if not sd > 0:
-            sd = 1.0
-        p[P.A] /= sd
-        p[P.B] = (p[P.B] - m) / sd
-        p[P.LO] = (p[P.LO] - m) / sd
-        p[P.HI] = (p[P.HI] - m) / sd
-        bl.z_center, bl.z_scale = (bl.z_center - m) / sd, bl.z_scale / sd
-
-    def _rereference_scale(self, e: np.ndarray, n: int) -> None:
-        """Adoption's second half: the scale CUSUMs' reference (the mean |d|, short-term spread) moves
-        to the adopted regime's, as its median and MAD (marginal spread) just did.
-
-        The two spreads keep a fixed ratio only if the baseline described the stream's dependence
-        exactly; when it did not (an autocorrelated stream learned from 50 samples), the adopted regime
-        has the old |d| / MAD ratio's error in its scale CUSUMs and re-drifts on "scale" a few hundred
-        samples after every adoption, for good. A real variance change moves both spreads together,
-        so there the ratio is ~1 and nothing changes. ``e``: the regime's innovations (``_regime``);
-        ``n``: its size."""
-        bl, p = self.bl, self.arr.params
-        if bl is None or n < MIN_SCALE_BASELINE or not bl.w_mean > 0:
-            return
-        w_new = float(np.mean(np.abs(np.diff(e)))) * 0.7071067811865476
-        if not w_new > 0:
-            return
-        ratio = w_new / bl.w_mean
-        bl.w_mean, bl.w_std = w_new, bl.w_std * ratio
-        ks = self.design.k_scale
-        p[P.KUP], p[P.KDN] = bl.w_mean + ks * bl.w_std, ks * bl.w_std - bl.w_mean
-        thresholds = bl.thresholds  # a copy (Baseline keeps them compact): written back below
-        for name in ("cusum-scale-up", "cusum-scale-down"):  # thresholds are in |d| units
-            p[P.H0 + DETECTORS.index(name)] *= ratio
-            if name in thresholds:
-                thresholds[name] *= ratio
-        bl.thresholds = thresholds
-
-    def _regime(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The regime ``y`` (baseline y units) as the detectors see it under the current mapping, once
-        for every re-reference: ``r`` (the tails' input: unclipped, around the local level if any) and
-        ``e`` (the mean, scale and shape detectors': clipped, around the level, prewhitened)."""
-        p = self.arr.params
-        raw = p[P.A] * y + p[P.B]
-        z = np.clip(raw, p[P.LO], p[P.HI])
-        r = raw
-        if p[P.LAM] > 0:
-            warm = min(20, z.size // 5)
-            u, _, level = level_innovations(raw, p[P.LAM], float(median(z[:warm])), p[P.LO], p[P.HI])
-            r, z = (raw - level)[warm:], u[warm:]
-        e: np.ndarray = (z[1:] - p[P.PHI] * z[:-1]) / p[P.PHIDEN]
-        return r, e
-
-    def _rereference_shape(self, e: np.ndarray, n: int) -> None:
-        """Adoption's fourth part: a shape the adopted regime itself would call drifted becomes the
-        reference. The shape test compares windows against the baseline's counts in its quantile bins;
-        a regime adopted after a shape drift (or one whose level moved in a way the location and spread
-        do not capture) failed the first window after adoption, for good -- on NAB's nyc_taxi exactly
-        100 samples (one window) after two adoptions. The test is the recovery criterion's: the
-        regime's counts against the baseline's below half the critical value, else the regime's counts
-        replace them (bins kept: they are the stream's quantiles in the same units). ``e``: the
-        regime's innovations (``_regime``)."""
-        p, arr = self.arr.params, self.arr
-        crit = float(p[P.CRIT])
-        if crit <= 0 or n < 2 * int(p[P.STEP]):
-            return
-        obs = np.bincount(np.searchsorted(arr.edges, e, side="left"), minlength=arr.edges.size + 1)
-        if chi2_two_sample(obs, arr.base) > crit / 2:
-            arr.base = np.ascontiguousarray(obs, np.int64)
-
-    def _innovation_scale(self, z: np.ndarray, floor: float) -> tuple[float, float]:
-        """Adoption's spread for a stream with a local level: what maps the regime's one-step innovations
-        around its level onto unit spread, as the fit did (``numeric_fit.fit`` divides by their sd).
-
-        Its detectors see the innovations, not the marginal values, and a wandering stream's marginal
-        spread is mostly its wander over the stretch it is measured on -- it grows with the stretch's
-        length. Mapping the adopted regime's marginal spread (256 values) onto the baseline's (up to
-        ``window`` values) scaled the innovations by the ratio of two wanders: on a random-walk level
-        the adopted regime re-drifted on shape or scale within a window of every adoption. Returns the
-        ratio and the regime's level after its last value (where the local level restarts: its median
-        is where the level *was* on average, and starting there re-drifted a few samples later)."""
-        # unclipped, with a robust spread: the clip is set around the *baseline's* level, and a drifted
-        # regime can sit wholly beyond it (every value clipped: no spread at all)
-        lam = float(self.arr.params[P.LAM])
-        warm = min(20, z.size // 5)
-        u, m_end, _ = level_innovations(z, lam, float(median(z[:warm])))
-        u = u[warm:]
-        spread = 1.4826 * float(median(np.abs(u - float(median(u)))))
-        return 1.0 / max(spread, floor), float(m_end)
-
-    def _rereference_tails(self, r: np.ndarray, n: int, floor: float) -> None:
-        """Adoption's third part: a tail the adopted regime itself would call drifted is re-fitted on it.
-
-        Location and spread move on adoption; a tail model learned before would still call the adopted
-        regime's share of far values a drift. A drift *of the tail* (1 % of values now ten times larger,
-        a spike train that became the norm) adopted with the old tail model re-drifted a few hundred
-        samples after every adoption, for good: 22 alarms in 20,000 samples on one of ten such streams
-        learned from 200 samples. The test is the recovery criterion's: the tail CUSUM run over the
-        adopted values from zero must stay below half its threshold, else the tail and the body's
-        increment are re-fitted on them (its threshold stays: the baseline's budget, not a new one).
-        A regime whose tail did not change passes and keeps the baseline's tail model, which was fitted
-        on more values. ``r``: the regime's tail input (``_regime``); ``floor``: the rounding-level scale."""
-        p = self.arr.params
-        if p[P.H0 + 4] <= 0 or n < MIN_TAIL_BASELINE:
-            return
-        for sign, slots in ((1.0, (P.TU_T, P.BODY_UP, 4)), (-1.0, (P.TD_T, P.BODY_DN, 5))):
-            t0, body_slot, j = slots
-            h = float(p[P.H0 + j])
-            tail = TailModel(*(float(v) for v in p[t0 : t0 + 4]))
-            det = TailMixture(tail, float(p[body_slot]), h, float(p[P.EPS]), float(p[P.BETA]))
-            if h <= 0 or float(lindley(det.increments(sign * r), 0.0, 0.0).max()) <= 0.5 * h:
-                continue
-            new = TailMixture.refit_tail(sign * r, h, float(p[P.EPS]), float(p[P.BETA]), floor)
-            tm = new.tail
-            p[t0], p[t0 + 1], p[t0 + 2], p[t0 + 3] = tm.t, tm.zeta, tm.xi, tm.sigma
-            p[body_slot] = new.body
 
     def _relearn(self, vals: np.ndarray) -> None:
         self.state = State.INITIALIZING

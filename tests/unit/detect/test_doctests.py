@@ -20,6 +20,7 @@ MODULES = [
     "detectors.tail",
     "categorical",
     "numeric",
+    "adoption",
     "engine",
     "baseline_data",
 ]

@@ -97,7 +97,7 @@ def outliers(rng: np.random.Generator, n: int) -> np.ndarray:
 def ar1(rng: np.random.Generator, n: int) -> np.ndarray:
     e = rng.standard_normal(n) * math.sqrt(1 - 0.5**2)
     e[0] = rng.standard_normal()  # start in the stationary law
-    return MU + SIGMA * lfilter([1.0], [1.0, -0.5], e)
+    return MU + SIGMA * np.asarray(lfilter([1.0], [1.0, -0.5], e), np.float64)
 
 
 def pareto(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -117,7 +117,8 @@ SAMPLE_SECONDS = 60.0
 def daily_cycle(rng: np.random.Generator, n: int) -> np.ndarray:
     """Gaussian plus a daily sine of amplitude 0.5 sd (period 1,440 samples, with timestamps)."""
     t = np.arange(n) * SAMPLE_SECONDS
-    return gaussian(rng, n) + 0.5 * SIGMA * np.sin(2 * np.pi * t / 86_400.0)
+    out: np.ndarray = gaussian(rng, n) + 0.5 * SIGMA * np.sin(2 * np.pi * t / 86_400.0)
+    return out
 
 
 NO_DRIFT: list[tuple[str, Callable[[np.random.Generator, int], np.ndarray]]] = [

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -381,7 +381,7 @@ def plot_series(s: Series, ms: list[Method], runs: list[Run], out: Path) -> None
         else:
             ax.plot([], [], "v", color=f"C{k}", label=f"{m.name} (none)")
     ax.set_title(f"{s.key}: labelled windows shaded; alarms per method (bars: time Drifting)", fontsize=10)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    ax.xaxis.set_major_formatter(cast(Any, mdates).DateFormatter("%m-%d"))  # untyped in matplotlib
     ax.legend(fontsize=7, loc="upper left", ncol=len(ms))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

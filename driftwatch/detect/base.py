@@ -217,6 +217,14 @@ class StreamMonitor(ABC):
         and a merged baseline-vs-current test has no reference (``aggregate``)."""
         return False
 
+    def band(
+        self, n: int, ts: np.ndarray | None = None, width: float = 3.0
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The range of raw values the baseline calls normal for ``n`` samples (at ``ts``): what
+        ``replay --plot`` draws behind the stream. None for monitors without one (categorical, the
+        presets) and before the baseline is fitted."""
+        return None
+
     @abstractmethod
     def to_dict(self) -> dict[str, Any]: ...
 

@@ -7,7 +7,7 @@ shared state machine, and evidence naming the categories that emerged, vanished 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from .evidence import decode_names, encode_names
 from .state_machine import StateMachine, first_run
 from .summaries import CategoryCounts
 from .window import Tumbling
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
 
 
 def categorical_evidence(baseline: CategoryCounts, current: CategoryCounts, top: int = 20) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class CategoricalMonitor(StateMachine):
         return WindowedGTest.name if self.test is not None else ""
 
     @classmethod
-    def from_spec(cls, spec: Any, feature: Any = None) -> CategoricalMonitor:
+    def from_spec(cls, spec: MonitorSpec, feature: FeatureSpec | None = None) -> CategoricalMonitor:
         return cls(
             spec.baseline.min_samples,
             spec.baseline.window,

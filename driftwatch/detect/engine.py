@@ -418,8 +418,7 @@ class Engine:
         """The raw range the stream's baseline calls normal for ``n`` samples (at ``ts``), or None (no
         such numeric stream, or its baseline is not fitted yet): for plots."""
         st = self._streams.get((key, feature))
-        band = getattr(st.monitor, "band", None) if st is not None else None
-        return None if band is None else band(n, ts)
+        return None if st is None else st.monitor.band(n, ts)
 
     def score(self, feature: str, key: str = "") -> float:
         """The stream's current drift score (0 for a stream not seen yet), without building its status."""

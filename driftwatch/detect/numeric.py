@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from .state_machine import StateMachine
 from .summaries import NumericSummary
 from .transforms import Standardizer
 from .window import Tumbling
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
 
 F32_MAX = float(np.finfo(np.float32).max)
 _F32_LO, _F32_HI = np.float64(-F32_MAX), np.float64(F32_MAX)  # as numpy scalars: no conversion per call
@@ -180,7 +183,7 @@ class NumericMonitor(StateMachine):
         self._described: tuple[int, dict[str, Any]] | None = None
 
     @classmethod
-    def from_spec(cls, spec: Any, feature: Any = None) -> NumericMonitor:
+    def from_spec(cls, spec: MonitorSpec, feature: FeatureSpec | None = None) -> NumericMonitor:
         b = spec.baseline
         return cls(
             b.min_samples,
@@ -189,7 +192,7 @@ class NumericMonitor(StateMachine):
             spec.recovery.consecutive_normal,
             spec.sensitivity.warning,
             spec.sensitivity.critical,
-            getattr(feature, "transform", "auto") if feature is not None else "auto",
+            feature.transform if feature is not None else "auto",
             None if b.adopt_after is None and not b.adopt_seconds else (b.adopt_after or 0),
             b.seasonality,
             b.adopt_seconds,

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .base import StreamMonitor
 from .categorical import CategoricalMonitor
 from .numeric import NumericMonitor
 
-MonitorFactory = Callable[[Any, Any, str], StreamMonitor | None]
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
+
+MonitorFactory = Callable[["MonitorSpec", "FeatureSpec | None", str], StreamMonitor | None]
 
 _PRESETS: dict[str, MonitorFactory] = {}
 _CLASSES: dict[str, type[StreamMonitor]] = {}
@@ -60,17 +63,16 @@ def _load() -> None:
                 raise
 
 
-def default_monitor(spec: Any, feature: Any, kind: str) -> StreamMonitor:
+def default_monitor(spec: MonitorSpec, feature: FeatureSpec | None, kind: str) -> StreamMonitor:
     if kind == "categorical":
         return CategoricalMonitor.from_spec(spec, feature)
     return NumericMonitor.from_spec(spec, feature)
 
 
-def make_monitor(spec: Any, feature: Any, kind: str) -> StreamMonitor:
+def make_monitor(spec: MonitorSpec, feature: FeatureSpec | None, kind: str) -> StreamMonitor:
     """The monitor for a new stream under ``spec.preset``."""
     _load()
-    preset = getattr(spec, "preset", "auto")
-    factory = _PRESETS.get(preset)
+    factory = _PRESETS.get(spec.preset)
     if factory is not None:
         m = factory(spec, feature, kind)
         if m is not None:

@@ -29,13 +29,16 @@ Conventions shared by both presets
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from driftwatch.detect.base import StreamMonitor
 from driftwatch.detect.registry import MonitorFactory, register_preset
 
 from .sustained_zscore import SustainedZScore
 from .zscore_consecutive import ZScoreConsecutive
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
 
 __all__ = ["SustainedZScore", "ZScoreConsecutive"]
 
@@ -44,7 +47,7 @@ def _numeric_only(cls: type[ZScoreConsecutive] | type[SustainedZScore]) -> Monit
     """A registry factory: the preset for numeric streams; None (the default monitor) for categorical
     ones -- the legacy rules only ever watched numbers."""
 
-    def make(spec: Any, feature: Any, kind: str) -> StreamMonitor | None:
+    def make(spec: MonitorSpec, feature: FeatureSpec | None, kind: str) -> StreamMonitor | None:
         return cls.from_spec(spec, feature) if kind == "numeric" else None
 
     return make

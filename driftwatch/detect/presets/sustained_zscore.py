@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -20,6 +20,9 @@ from driftwatch.detect.presets.common import (
     window_summary,
     zscores,
 )
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
 
 
 class SustainedZScore(PresetMonitor):
@@ -112,7 +115,7 @@ class SustainedZScore(PresetMonitor):
         self.last_ratio = 1.0
 
     @classmethod
-    def from_spec(cls, spec: Any, feature: Any = None) -> SustainedZScore:
+    def from_spec(cls, spec: MonitorSpec, feature: FeatureSpec | None = None) -> SustainedZScore:
         """Baseline size from the spec's baseline.window (default 1000, the legacy value); everything
         else at the legacy defaults (the spec has no per-preset parameters -- construct the class
         directly to override them). ``transform`` is ignored, as for zscore-consecutive."""

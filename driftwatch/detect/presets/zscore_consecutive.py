@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -19,6 +19,9 @@ from driftwatch.detect.presets.common import (
     window_summary,
     zscores,
 )
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import FeatureSpec, MonitorSpec
 
 
 class ZScoreConsecutive(PresetMonitor):
@@ -125,7 +128,7 @@ class ZScoreConsecutive(PresetMonitor):
         self.normal_run = 0  # consecutive |z| <= recovery_threshold (Drifting)
 
     @classmethod
-    def from_spec(cls, spec: Any, feature: Any = None) -> ZScoreConsecutive:
+    def from_spec(cls, spec: MonitorSpec, feature: FeatureSpec | None = None) -> ZScoreConsecutive:
         """The legacy rule with the spec's baseline.minSamples / baseline.window /
         recovery.consecutiveNormal (whose defaults, 100 / 1000 / 50, are the legacy values). The
         feature's ``transform`` is ignored: the legacy rule worked on raw values."""

@@ -29,7 +29,7 @@ import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from driftwatch.replay import (
     scan_file,
 )
 from driftwatch.vocab.spec import MonitorSpec
+
+if TYPE_CHECKING:
+    from driftwatch.detect.batch.comparison import Comparison
 
 EXIT_OK, EXIT_DRIFT, EXIT_NO_DATA, EXIT_ERROR = 0, 1, 2, 3
 NUMERIC, CATEGORICAL = "numeric", "categorical"
@@ -247,7 +250,7 @@ def _fmt(v: float | None, spec: str = ".4g") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def render_text(result: Any, ref: Table, cur: Table, alpha: float, fdr: bool) -> str:
+def render_text(result: Comparison, ref: Table, cur: Table, alpha: float, fdr: bool) -> str:
     """A table for people: one line per feature, the verdict first."""
     drifted = [f for f in result.features if f.drifted]
     tested = result.tested
@@ -291,7 +294,7 @@ def render_text(result: Any, ref: Table, cur: Table, alpha: float, fdr: bool) ->
     return "\n".join(lines)
 
 
-def render_plot(result: Any, ref: Table, cur: Table, out: str) -> None:
+def render_plot(result: Comparison, ref: Table, cur: Table, out: str) -> None:
     """Per feature: reference vs current distribution, titled with the verdict."""
     try:
         import matplotlib

@@ -139,6 +139,10 @@ class Step:
     detector: int
 
 
+_NO_FIT = np.zeros(0)
+_NO_FIT.setflags(write=False)
+
+
 class Arrays:
     """Everything the loop reads and writes, for one stream, in one block: a float64 array holding the
     parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed offsets,
@@ -158,11 +162,14 @@ class Arrays:
     * ``edges``: float64[NEDGES]
     * ``base``: int64[NEDGES + 1], baseline counts per shape bin; ``counts``: int64[2 * (NEDGES + 1)],
       shape counts of the step in progress, then the last step
+    * ``fit``: float64[...], not read by the loop: the fitted baseline's own numbers
+      (``numeric_fit.Baseline`` keeps its floats here rather than as ~20 float objects a stream;
+      docs/decisions.md §35). Empty until a baseline is fitted.
     """
 
-    #: ``_f`` the block; the offsets where state, profile, its sums, edges and the ints start, and the
-    #: baseline counts' length (small ints: no object of their own)
-    __slots__ = ("_counts", "_edges", "_f", "_ints", "_prof", "_state", "_sums")
+    #: ``_f`` the block; the offsets where state, profile, its sums, edges, the fit's numbers and the
+    #: ints start, and the baseline counts' length (small ints: no object of their own)
+    __slots__ = ("_counts", "_edges", "_f", "_fit", "_ints", "_prof", "_state", "_sums")
 
     def __init__(
         self,
@@ -173,18 +180,20 @@ class Arrays:
         edges: np.ndarray,
         base: np.ndarray,
         counts: np.ndarray,
+        fit: np.ndarray = _NO_FIT,
     ) -> None:
-        self._pack(params, state, profile, profile_sums, edges, base, counts)
+        self._pack(params, state, profile, profile_sums, edges, base, counts, fit)
 
     def _pack(self, *parts: np.ndarray) -> None:
-        params, state, profile, profile_sums, edges, base, counts = parts
-        f = (params, state, profile, profile_sums, edges)
+        params, state, profile, profile_sums, edges, base, counts, fit = parts
+        f = (params, state, profile, profile_sums, edges, fit)
         sizes = tuple(int(a.size) for a in f)
         self._state = sizes[0]
         self._prof = self._state + sizes[1]
         self._sums = self._prof + sizes[2]
         self._edges = self._sums + sizes[3]
-        self._ints = self._edges + sizes[4]
+        self._fit = self._edges + sizes[4]
+        self._ints = self._fit + sizes[5]
         self._counts = int(base.size)
         ints = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
         # the int64 counts ride in the same block as bit patterns (views of it as int64, never as floats)
@@ -209,10 +218,10 @@ class Arrays:
         f, st, pr, su, ed, it = self._f, self._state, self._prof, self._sums, self._edges, self._ints
         ints = f[it:].view(np.int64)
         c = self._counts
-        return (f[:st], f[st:pr], f[pr:su], f[su:ed], f[ed:it], ints[:c], ints[c:])
+        return (f[:st], f[st:pr], f[pr:su], f[su:ed], f[ed : self._fit], ints[:c], ints[c:])
 
     def _replace(self, i: int, a: np.ndarray) -> None:
-        parts = list(self.parts())
+        parts = [*self.parts(), self.fit]
         if np.size(a) == parts[i].size:  # in place: views of the other parts taken earlier stay live
             parts[i][...] = a
             return
@@ -253,7 +262,7 @@ class Arrays:
 
     @property
     def edges(self) -> np.ndarray:
-        return self._f[self._edges : self._ints]
+        return self._f[self._edges : self._fit]
 
     @edges.setter
     def edges(self, a: np.ndarray) -> None:
@@ -274,6 +283,14 @@ class Arrays:
     @counts.setter
     def counts(self, a: np.ndarray) -> None:
         self._replace(6, a)
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self._f[self._fit : self._ints]
+
+    @fit.setter
+    def fit(self, a: np.ndarray) -> None:
+        self._replace(7, a)
 
 
 def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:

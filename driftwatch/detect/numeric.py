@@ -810,11 +810,15 @@ class NumericMonitor(StateMachine):
         # only the values the summary reads and the ring keeps are converted (a 1M batch costs two
         # blocks, not a million float32 round trips): the last `need` of pending + batch
         need = min(pending, max(self.current.reads(pending), self.RING))
+        x32: np.ndarray | None = None  # the whole batch as float32, when it was converted here
         if need <= x.size:
-            vals = self._to64(self._to32(x[x.size - need :]))
+            part = self._to32(x[x.size - need :])
+            x32 = part if need == x.size else None
+            vals = self._to64(part)
         else:
             old = self.ring[self.ring.size - (need - x.size) :]
-            vals = self._to64(np.concatenate([old, self._to32(x)]))
+            x32 = self._to32(x)
+            vals = self._to64(np.concatenate([old, x32]))
         tss = None
         if have_ts and t is not None:
             if need <= t.size:
@@ -824,8 +828,8 @@ class NumericMonitor(StateMachine):
         self.current.update(self._adjusted(vals, tss), pending)
         if vals.size >= cap:
             self.ring = self._to32(vals[-cap:])
-        else:  # a Drifting stream's longer ring: older values of the ring stay
-            self.ring = np.concatenate([self.ring, self._to32(x)])[-cap:]
+        else:  # a Drifting stream's longer ring: older values of the ring stay (the batch converted once)
+            self.ring = np.concatenate([self.ring, self._to32(x) if x32 is None else x32])[-cap:]
         # a copy, not a view: a view would keep the whole batch's timestamps alive with the stream
         if tss is None:
             self.ring_ts = _EMPTY

@@ -93,30 +93,39 @@ DESIGN = Design()
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
+#: the fit section of a stream's block (``Arrays.fit``): gain, level, z_center, z_scale, w_mean, w_std,
+#: the sample count (slots 0-6), the standardizer's seven fields, then thresholds and dispersion
+_N, _STD, _TH = 6, 7, 14
+
+
+class _Number:
+    """One float of a ``Baseline``'s fit section, read and written as an attribute."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+    def __get__(self, obj: Baseline, owner: Any = None) -> float:
+        return float(obj.arrays.fit[self.i])
+
+    def __set__(self, obj: Baseline, v: float) -> None:
+        obj.arrays.fit[self.i] = v
+
+
 class Baseline:
     """A fitted baseline: the kernel's arrays plus what evidence and the slow update need.
 
-    ``thresholds`` and ``dispersion`` (per-detector numbers kept for checkpoints and the scale
-    re-reference) are stored as a shared tuple of names and a tuple of values, ~300 bytes a stream less
-    than two dicts (docs/decisions.md §32): reading one gives a new dict, changing it is an assignment.
+    Its numbers -- gain, level, the adoption's and the scale tests' references, the sample count, the
+    ``Standardizer``'s fields, ``thresholds`` and ``dispersion`` -- live in the stream's float64 block
+    (``Arrays.fit``), not as ~20 float objects and two tuples of their own: ~0.7 kB a stream less
+    (docs/decisions.md §35). A float64 holds each of them exactly (the count too, far below 2**53), so
+    reading one gives the number that was stored. Reading ``std`` builds a ``Standardizer`` (nothing
+    changes one in place); ``thresholds`` and ``dispersion`` read as a new dict in their names' order
+    (one shared tuple of names per set), and changing either is an assignment.
     """
 
-    __slots__ = (
-        "_disp",
-        "_disp_keys",
-        "_th",
-        "_th_keys",
-        "arrays",
-        "gain",
-        "level",
-        "n",
-        "profile",
-        "std",
-        "w_mean",
-        "w_std",
-        "z_center",
-        "z_scale",
-    )
+    __slots__ = ("_disp_keys", "_th_keys", "arrays", "profile")
     NAMES: ClassVar[tuple[str, ...]] = tuple(SHARES)
 
     def __init__(
@@ -135,41 +144,70 @@ class Baseline:
         dispersion: dict[str, float] | None = None,
     ) -> None:
         self.arrays = arrays
-        self.std = std
         self.profile = profile
-        self.gain = gain
-        self.n = n
-        #: the local level at the end of the baseline (0 without one)
-        self.level = level
-        #: median and robust sd of the baseline's standardised values (adoption maps a new regime onto them)
-        self.z_center = z_center
-        self.z_scale = z_scale
-        #: |d| level the scale CUSUMs are centred on, and its sd (the slow update moves the level)
-        self.w_mean = w_mean
-        self.w_std = w_std
-        self.thresholds = {} if thresholds is None else thresholds
-        self.dispersion = {} if dispersion is None else dispersion
+        th = {} if thresholds is None else thresholds
+        disp = {} if dispersion is None else dispersion
+        self._th_keys, self._disp_keys = _keys(th), _keys(disp)
+        head = [gain, level, z_center, z_scale, w_mean, w_std, n]
+        sd = [float(std.log), std.floor, std.center, std.scale, std.clip, std.mu, std.sigma]
+        arrays.fit = np.array([*head, *sd, *th.values(), *disp.values()], np.float64)
+
+    gain = _Number(0)
+    #: the local level at the end of the baseline (0 without one)
+    level = _Number(1)
+    #: median and robust sd of the baseline's standardised values (adoption maps a new regime onto them)
+    z_center = _Number(2)
+    z_scale = _Number(3)
+    #: |d| level the scale CUSUMs are centred on, and its sd (the slow update moves the level)
+    w_mean = _Number(4)
+    w_std = _Number(5)
+
+    @property
+    def n(self) -> int:
+        return int(self.arrays.fit[_N])
+
+    @property
+    def std(self) -> Standardizer:
+        log, floor, center, scale, clip, mu, sigma = self.arrays.fit[_STD:_TH].tolist()
+        return Standardizer(bool(log), floor, center, scale, clip, mu, sigma)
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return dict(zip(self._th_keys, self._th, strict=True))
+        k = len(self._th_keys)
+        return dict(zip(self._th_keys, self.arrays.fit[_TH : _TH + k].tolist(), strict=True))
 
     @thresholds.setter
     def thresholds(self, d: dict[str, float]) -> None:
-        self._th_keys, self._th = _compact(d)
+        if tuple(d) == self._th_keys:  # the same names (the scale re-reference): the values in place
+            self.arrays.fit[_TH : _TH + len(d)] = list(d.values())
+        else:
+            self._assign(d, self.dispersion)
 
     @property
     def dispersion(self) -> dict[str, float]:
-        return dict(zip(self._disp_keys, self._disp, strict=True))
+        lo = _TH + len(self._th_keys)
+        return dict(zip(self._disp_keys, self.arrays.fit[lo:].tolist(), strict=True))
 
     @dispersion.setter
     def dispersion(self, d: dict[str, float]) -> None:
-        self._disp_keys, self._disp = _compact(d)
+        self._assign(self.thresholds, d)
+
+    def _assign(self, th: dict[str, float], disp: dict[str, float]) -> None:
+        """Both tables written back: in place when they hold as many numbers as before, else the fit
+        section is rebuilt around them."""
+        head = self.arrays.fit[:_TH].copy()
+        self._th_keys, self._disp_keys = _keys(th), _keys(disp)
+        values = np.array([*th.values(), *disp.values()], np.float64)
+        if values.size == self.arrays.fit.size - _TH:
+            self.arrays.fit[_TH:] = values
+        else:
+            self.arrays.fit = np.concatenate([head, values])
 
 
-def _compact(d: dict[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+def _keys(d: dict[str, float]) -> tuple[str, ...]:
+    """The names of a table, as the one shared tuple of those names."""
     keys = tuple(d)
-    return _KEYS.setdefault(keys, keys), tuple(d.values())
+    return _KEYS.setdefault(keys, keys)
 
 
 def fit(

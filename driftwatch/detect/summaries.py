@@ -210,9 +210,12 @@ class QuantileSketch:
         # On the bit patterns: a positive float orders as its int64 bits, a negative one (or -0.0)
         # has negative bits, so "every value >= the bound" is "the smallest bit pattern >= the
         # bound's", and the bucket range is the extreme bit patterns' buckets (two reductions).
-        low = int(bits.min())
+        # minimum/maximum.reduce: bits.min() and bits.max() without their Python wrappers (every
+        # summary update -- several a batch while a stream is Drifting -- pays them)
+        low = int(np.minimum.reduce(bits))
         if low >= self._SMALLEST_BITS:  # every bit pattern positive: the bucket is bits >> SHIFT
-            self.pos.add_counts(low >> self._SHIFT, int(bits.max()) >> self._SHIFT, bits >> self._SHIFT, None)
+            high = int(np.maximum.reduce(bits))
+            self.pos.add_counts(low >> self._SHIFT, high >> self._SHIFT, bits >> self._SHIFT, None)
             return
         idx = (bits & _ABS) >> self._SHIFT
         nonzero = idx > 0  # idx 0: zero and the smallest subnormals

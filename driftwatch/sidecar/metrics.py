@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -193,7 +194,7 @@ class Metrics:
             ("reason",),
             [((reason,), n) for reason, n in sorted(c.rejected.items())],
         )
-        w.lines.append(self._streams(rows))
+        w.raw(self._streams(rows))
         w.gauge(
             "driftwatch_drift_since_timestamp_seconds",
             "When a Drifting stream's drift started (epoch seconds: its DRIFT_START's sample time; for a "
@@ -329,31 +330,31 @@ class Metrics:
             "driftwatch_drift_score",
             "Drift score of a stream in [0, 1].",
             FL,
-            [(k, r.score) for k, r in streams],
+            ((k, r.score) for k, r in streams),
         )
         w.gauge(
             "driftwatch_drift_state",
             "1 for the stream's current state.",
             (*FL, "state"),
-            [((*k, st), 1.0 if r.state == st else 0.0) for k, r in streams for st in PHASES],
+            (((*k, st), 1.0 if r.state == st else 0.0) for k, r in streams for st in PHASES),
         )
         w.gauge(
             "driftwatch_drift_severity",
             "Severity of a stream: 0 none, 1 warning, 2 critical.",
             FL,
-            [(k, SEVERITY_LEVEL.get(r.severity, 0)) for k, r in streams],
+            ((k, SEVERITY_LEVEL.get(r.severity, 0)) for k, r in streams),
         )
         w.gauge(
             "driftwatch_baseline_mean",
             "Baseline mean of a numeric stream.",
             FL,
-            [(k, r.baseline_mean) for k, r in streams if r.baseline_mean is not None],
+            ((k, r.baseline_mean) for k, r in streams if r.baseline_mean is not None),
         )
         w.gauge(
             "driftwatch_baseline_std",
             "Baseline standard deviation of a numeric stream.",
             FL,
-            [(k, r.baseline_std) for k, r in streams if r.baseline_std is not None],
+            ((k, r.baseline_std) for k, r in streams if r.baseline_std is not None),
         )
         w.gauge(
             "driftwatch_baseline_quantile",
@@ -369,7 +370,7 @@ class Metrics:
             QL,
             _quantile_rows(streams, baseline=False),
         )
-        text = "\n".join(w.lines)
+        text = w.body()
         self._stream_text = (rows, text)
         return text
 
@@ -393,10 +394,10 @@ class Metrics:
 
 def _quantile_rows(
     streams: list[tuple[tuple[str, str], StreamRow]], baseline: bool
-) -> list[tuple[tuple[str, str, str], float]]:
-    out = []
+) -> Iterator[tuple[tuple[str, str, str], float]]:
+    """One family's samples, made as they are written (a list of them was ~6,000 tuples a scrape)."""
     for k, r in streams:
         qs = r.baseline_quantiles if baseline else r.current_quantiles
         if qs is not None:
-            out += [((*k, label), v) for label, v in zip(QUANTILE_LABELS, qs, strict=True)]
-    return out
+            for label, v in zip(QUANTILE_LABELS, qs, strict=True):
+                yield (*k, label), v

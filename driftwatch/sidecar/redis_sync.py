@@ -176,6 +176,10 @@ class RedisSync:
                 self.capture, lambda e, side: (state.encode(e, side, pod, started), side)
             )
             await self.store.save_checkpoint(raw)
+            # the document (~5 MB with 1,000 streams) is freed only now, after the engine thread's
+            # trim that followed its build: until the next job trims, the allocator kept it resident
+            del raw
+            await self.worker.trim()
             self.checkpoints["ok"] += 1
             self.last_checkpoint = time.time()
             self.saved_samples = sum(side.ingested.values())
@@ -190,6 +194,8 @@ class RedisSync:
         pod = self.settings.pod
         raw = await self.worker.call(lambda e: _summary(e, pod))
         await self.store.publish_summary(raw, ttl=3 * self.settings.publish_interval, notify=notify)
+        del raw
+        await self.worker.trim()  # as after a checkpoint: the summary's text is freed only now
 
     async def flush_events(self) -> None:
         outbox = self.events.outbox

@@ -102,6 +102,12 @@ class EngineWorker:
             if changes:
                 self.version += 1
 
+    async def trim(self) -> None:
+        """Memory freed on the loop since the last job back to the OS, on the engine thread (a trim of a
+        heap of tens of MB takes milliseconds: not on the loop). After a checkpoint or a summary is
+        written to Redis: its document outlives the job that built it, and the trim after that job."""
+        await self.call(_nothing)
+
     async def call_with(self, capture: Callable[[], S], fn: Callable[[Engine, S], T]) -> T:
         """``fn(engine, capture())`` with ``capture`` taken on the event loop just before ``fn`` starts,
         so the two agree: every chunk the engine has seen is merged into the loop's state, no other."""
@@ -289,6 +295,10 @@ class EngineWorker:
 
 def _with(fn: Callable[[Engine, S], T], captured: S, engine: Engine) -> T:
     return fn(engine, captured)
+
+
+def _nothing(engine: Engine) -> None:
+    """A job that does nothing: what follows every job (a trim) is what it is for."""
 
 
 def _size(parts: list[Any]) -> int:

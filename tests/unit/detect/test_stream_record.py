@@ -99,3 +99,41 @@ def test_engine_state_per_stream_stays_small() -> None:
     per_stream = (tracemalloc.get_traced_memory()[0] - t0) / 200
     tracemalloc.stop()
     assert per_stream < 6_000, per_stream
+
+
+def test_the_fitted_baselines_numbers_live_in_the_block_and_read_back_exactly() -> None:
+    """§35: ``Baseline`` keeps its floats, the standardizer's fields and the two tables in the block's fit
+    section; the loop's seven parts are what they were, and a checkpoint restores the same numbers."""
+    rng = np.random.default_rng(11)
+    m = NumericMonitor(min_samples=100, window=1000)
+    m.update(rng.lognormal(3, 0.4, 400))
+    bl = m.bl
+    assert bl is not None
+    assert bl.arrays is m.arr
+    assert not hasattr(bl, "__dict__")
+    fit = m.arr.fit
+    assert np.shares_memory(fit, m.arr.params.base)
+    assert [p.size for p in m.arr.parts()][:2] == [N_PARAMS, N_STATE]
+    std, th, disp = bl.std, bl.thresholds, bl.dispersion
+    assert isinstance(std.log, bool)
+    assert isinstance(bl.n, int)
+    assert fit.size == 14 + len(th) + len(disp)
+    assert all(type(v) is float for v in (*th.values(), *disp.values(), bl.z_center, bl.w_mean))
+    p = m.arr.params  # a view held across the writes below stays live
+    th["cusum-scale-up"] *= 2.0
+    bl.thresholds = th  # same names: written in place
+    bl.w_mean = 0.25
+    assert bl.thresholds == th
+    assert bl.dispersion == disp
+    assert bl.w_mean == 0.25
+    assert bl.std == std
+    assert np.shares_memory(p, m.arr.params)
+    bl.dispersion = {**disp, "extra": 3.0}  # other names: the fit section is rebuilt around them
+    assert bl.dispersion == {**disp, "extra": 3.0}
+    assert bl.thresholds == th
+    assert bl.w_mean == 0.25
+    restored = NumericMonitor.from_dict(m.to_dict())
+    rb = restored.bl
+    assert rb is not None
+    assert rb.arrays.fit.tobytes() == m.arr.fit.tobytes()
+    assert (rb.thresholds, rb.dispersion, rb.std, rb.n) == (bl.thresholds, bl.dispersion, bl.std, bl.n)

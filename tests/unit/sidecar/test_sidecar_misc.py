@@ -190,3 +190,36 @@ def test_a_plain_batch_with_a_stray_comma_is_malformed_json_not_an_extra_sample(
             await rt.stop()
 
     asyncio.run(run())
+
+
+def test_exposition_writes_lines_as_they_come_the_text_of_the_joined_lines() -> None:
+    """The Writer formats each line into one buffer (§35: no list of every line until a join); the
+    text is what the joined lines were, and a block written elsewhere (the per-stream families) goes in
+    as it is."""
+    from driftwatch.sidecar.exposition import Writer
+
+    inner = Writer(("monitor",), ("m",))
+    inner.gauge("g", "G.", ("feature",), ((("f",), 0.5), (("h",), 2.0)))
+    block = inner.body()
+    assert block == (
+        '# HELP g G.\n# TYPE g gauge\ng{monitor="m",feature="f"} 0.5\ng{monitor="m",feature="h"} 2.0\n'
+    )
+    w = Writer(("monitor",), ("m",))
+    w.counter("c", "C.", (), [((), 3)])
+    w.raw(block)
+    w.gauge("u", "U.", (), [((), float("nan"))])
+    assert (
+        w.text().decode()
+        == "\n".join(
+            [
+                "# HELP c_total C.",
+                "# TYPE c_total counter",
+                'c_total{monitor="m"} 3.0',
+                block[:-1],
+                "# HELP u U.",
+                "# TYPE u gauge",
+                'u{monitor="m"} NaN',
+            ]
+        )
+        + "\n"
+    )

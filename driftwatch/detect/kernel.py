@@ -163,7 +163,7 @@ class Arrays:
     * ``base``: int64[NEDGES + 1], baseline counts per shape bin; ``counts``: int64[2 * (NEDGES + 1)],
       shape counts of the step in progress, then the last step
     * ``fit``: float64[...], not read by the loop: the fitted baseline's own numbers
-      (``numeric_fit.Baseline`` keeps its floats here rather than as ~20 float objects a stream;
+      (``numeric_fit.Baseline`` keeps its floats here rather than as a dozen float objects a stream;
       docs/decisions.md §35). Empty until a baseline is fitted.
     """
 

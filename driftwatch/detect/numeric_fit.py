@@ -118,11 +118,12 @@ class Baseline:
 
     Its numbers -- gain, level, the adoption's and the scale tests' references, the sample count, the
     ``Standardizer``'s fields, ``thresholds`` and ``dispersion`` -- live in the stream's float64 block
-    (``Arrays.fit``), not as ~20 float objects and two tuples of their own: ~0.7 kB a stream less
-    (docs/decisions.md §35). A float64 holds each of them exactly (the count too, far below 2**53), so
-    reading one gives the number that was stored. Reading ``std`` builds a ``Standardizer`` (nothing
-    changes one in place); ``thresholds`` and ``dispersion`` read as a new dict in their names' order
-    (one shared tuple of names per set), and changing either is an assignment.
+    (``Arrays.fit``), not as ~12 float objects, two tuples and a ``Standardizer`` of their own: ~0.4 kB
+    a stream less (docs/decisions.md §35). A float64 holds each of them exactly (the count too, far
+    below 2**53), so reading one gives the number that was stored. Reading ``std`` builds a
+    ``Standardizer`` (nothing changes one in place); ``thresholds`` and ``dispersion`` read as a new
+    dict in their names' order (one shared tuple of names per set), and changing either is an
+    assignment.
     """
 
     __slots__ = ("_disp_keys", "_th_keys", "arrays", "profile")

@@ -143,6 +143,23 @@ _NO_FIT = np.zeros(0)
 _NO_FIT.setflags(write=False)
 
 
+class _Part:
+    """One part of an ``Arrays`` block, between two of its offsets: read as a view (int64 for the
+    counts), assigned through ``Arrays._replace`` (in place when the size is the same)."""
+
+    __slots__ = ("hi", "i", "ints", "lo")
+
+    def __init__(self, i: int, lo: str, hi: str, ints: bool = False) -> None:
+        self.i, self.lo, self.hi, self.ints = i, lo, hi, ints
+
+    def __get__(self, obj: Arrays, owner: object = None) -> np.ndarray:
+        v: np.ndarray = obj._f[getattr(obj, self.lo) : getattr(obj, self.hi)]
+        return v.view(np.int64) if self.ints else v
+
+    def __set__(self, obj: Arrays, a: np.ndarray) -> None:
+        obj._replace(self.i, a)
+
+
 class Arrays:
     """Everything the loop reads and writes, for one stream, in one block: a float64 array holding the
     parameters, the state, the seasonal profile, its sums and the shape test's edges at fixed offsets,
@@ -167,9 +184,10 @@ class Arrays:
       docs/decisions.md §35). Empty until a baseline is fitted.
     """
 
-    #: ``_f`` the block; the offsets where state, profile, its sums, edges, the fit's numbers and the
-    #: ints start, and the baseline counts' length (small ints: no object of their own)
-    __slots__ = ("_counts", "_edges", "_f", "_fit", "_ints", "_prof", "_state", "_sums")
+    #: ``_f`` the block; the offsets where state, profile, its sums, edges, the fit's numbers, the ints
+    #: (the baseline counts) and the step counts start (small ints: no object of their own)
+    __slots__ = ("_edges", "_f", "_fit", "_intc", "_ints", "_prof", "_state", "_sums")
+    _start, _end = 0, None  # the block's ends, for the parts' slices
 
     def __init__(
         self,
@@ -194,7 +212,7 @@ class Arrays:
         self._edges = self._sums + sizes[3]
         self._fit = self._edges + sizes[4]
         self._ints = self._fit + sizes[5]
-        self._counts = int(base.size)
+        self._intc = self._ints + int(base.size)
         ints = np.concatenate([np.asarray(base, np.int64).ravel(), np.asarray(counts, np.int64).ravel()])
         # the int64 counts ride in the same block as bit patterns (views of it as int64, never as floats)
         self._f = np.concatenate([*(np.asarray(a, np.float64).ravel() for a in f), ints.view(np.float64)])
@@ -217,7 +235,7 @@ class Arrays:
         """The seven views, in the loop's argument order (sliced here: one call per loop call, not seven)."""
         f, st, pr, su, ed, it = self._f, self._state, self._prof, self._sums, self._edges, self._ints
         ints = f[it:].view(np.int64)
-        c = self._counts
+        c = self._intc - it
         return (f[:st], f[st:pr], f[pr:su], f[su:ed], f[ed : self._fit], ints[:c], ints[c:])
 
     def _replace(self, i: int, a: np.ndarray) -> None:
@@ -228,69 +246,14 @@ class Arrays:
         parts[i] = a
         self._pack(*parts)
 
-    @property
-    def params(self) -> np.ndarray:
-        return self._f[: self._state]
-
-    @params.setter
-    def params(self, a: np.ndarray) -> None:
-        self._replace(0, a)
-
-    @property
-    def state(self) -> np.ndarray:
-        return self._f[self._state : self._prof]
-
-    @state.setter
-    def state(self, a: np.ndarray) -> None:
-        self._replace(1, a)
-
-    @property
-    def profile(self) -> np.ndarray:
-        return self._f[self._prof : self._sums]
-
-    @profile.setter
-    def profile(self, a: np.ndarray) -> None:
-        self._replace(2, a)
-
-    @property
-    def profile_sums(self) -> np.ndarray:
-        return self._f[self._sums : self._edges]
-
-    @profile_sums.setter
-    def profile_sums(self, a: np.ndarray) -> None:
-        self._replace(3, a)
-
-    @property
-    def edges(self) -> np.ndarray:
-        return self._f[self._edges : self._fit]
-
-    @edges.setter
-    def edges(self, a: np.ndarray) -> None:
-        self._replace(4, a)
-
-    @property
-    def base(self) -> np.ndarray:
-        return self._f[self._ints : self._ints + self._counts].view(np.int64)
-
-    @base.setter
-    def base(self, a: np.ndarray) -> None:
-        self._replace(5, a)
-
-    @property
-    def counts(self) -> np.ndarray:
-        return self._f[self._ints + self._counts :].view(np.int64)
-
-    @counts.setter
-    def counts(self, a: np.ndarray) -> None:
-        self._replace(6, a)
-
-    @property
-    def fit(self) -> np.ndarray:
-        return self._f[self._fit : self._ints]
-
-    @fit.setter
-    def fit(self, a: np.ndarray) -> None:
-        self._replace(7, a)
+    params = _Part(0, "_start", "_state")
+    state = _Part(1, "_state", "_prof")
+    profile = _Part(2, "_prof", "_sums")
+    profile_sums = _Part(3, "_sums", "_edges")
+    edges = _Part(4, "_edges", "_fit")
+    base = _Part(5, "_ints", "_intc", ints=True)
+    counts = _Part(6, "_intc", "_end", ints=True)
+    fit = _Part(7, "_fit", "_ints")
 
 
 def run(arr: Arrays, x: np.ndarray, ts: np.ndarray | None, drifting: bool, limit: int) -> Step:

@@ -12,12 +12,15 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .base import DriftEvent, InputError, State, StreamMonitor, Transition, event_id, severity_of
 from .registry import make_monitor, monitor_class
+
+if TYPE_CHECKING:
+    from driftwatch.vocab.spec import MonitorSpec
 
 #: the key that streams beyond ``spec.keys.max_keys`` are folded into (data is never dropped)
 OVERFLOW_KEY = "__overflow__"
@@ -66,7 +69,22 @@ NONFINITE_VALUE = "NaN, inf or |x| > 1e150 in the baseline window"
 #: (~200 bytes a stream): never written -- ``_Stream.reject`` and ``Engine._window`` give a stream its
 #: own before writing (``_Stream.own_window``)
 _NO_VALUES: list[Any] = []
-_NO_WIN_COUNTS = [0, 0, 0]
+
+
+@dataclass(slots=True)
+class WindowCounts:
+    """A ``fromWindow`` stream's values so far: kept in the window (at most ``baseline.window``),
+    before its start (ignored), in it beyond the cap (not used). Checkpointed as a list of the three."""
+
+    inside: int = 0
+    before: int = 0
+    beyond: int = 0
+
+    def to_list(self) -> list[int]:
+        return [self.inside, self.before, self.beyond]
+
+
+_NO_WIN_COUNTS = WindowCounts()
 _NO_REASONS: dict[str, int] = {}
 
 
@@ -112,7 +130,7 @@ class _Stream:
         if self.collected is _NO_VALUES:
             self.collected = []
         if self.win_counts is _NO_WIN_COUNTS:
-            self.win_counts = [0, 0, 0]
+            self.win_counts = WindowCounts()
 
     def reject(self, reason: str, n: int) -> None:
         if n:
@@ -176,7 +194,7 @@ class Engine:
     'Drifting'
     """
 
-    def __init__(self, spec: Any, name: str = "") -> None:
+    def __init__(self, spec: MonitorSpec, name: str = "") -> None:
         self.spec = spec
         self.name = name
         self._streams: dict[tuple[str, str], _Stream] = {}
@@ -269,32 +287,37 @@ class Engine:
             st.reject(NO_TS, n)
             return n
         b = self.spec.baseline
-        start, end = float(b.start_ts), float(b.end_ts)
+        start, end = b.start_ts, b.end_ts
+        # fromWindow: the spec requires both (BaselineSpec.parse)
+        assert start is not None
+        assert end is not None
         after = tss >= end
         j = int(np.argmax(after)) if after.any() else n
         t = tss[:j]
         st.reject(NONFINITE_TS, int(np.count_nonzero(~np.isfinite(t))))
         inside = (t >= start) & (t < end)
-        st.win_counts[1] += int(np.count_nonzero(t < start))
+        st.win_counts.before += int(np.count_nonzero(t < start))
         vals = arr[:j][inside]
         if st.kind == "numeric":  # kept out of the (JSON) checkpoint; the monitor would reject them too
             ok = np.isfinite(vals) & (np.abs(vals) <= 1e150)
             if not ok.all():
                 st.reject(NONFINITE_VALUE, int(vals.size - np.count_nonzero(ok)))
                 vals = vals[ok]
-        room = max(0, b.window - st.win_counts[0])
+        room = max(0, b.window - st.win_counts.inside)
         keep = vals[:room]
         if len(keep):
             st.collected.append(keep)
-        st.win_counts[0] += len(keep)
-        st.win_counts[2] += len(vals) - len(keep)
+        st.win_counts.inside += len(keep)
+        st.win_counts.beyond += len(vals) - len(keep)
         if j < n:
             st.waiting = False
             got = np.concatenate(st.collected) if st.collected else arr[:0]
             st.collected = _NO_VALUES
             self._seed(st, got, f"fromWindow [{b.start}, {b.end}): {len(got)} values in the window")
-            if st.win_counts[2]:
-                st.note += f" (the first {b.window}; {st.win_counts[2]} later ones in the window not used)"
+            if st.win_counts.beyond:
+                st.note += (
+                    f" (the first {b.window}; {st.win_counts.beyond} later ones in the window not used)"
+                )
         return j
 
     def update(
@@ -450,8 +473,8 @@ class Engine:
     def _note(self, st: _Stream) -> str:
         if not st.waiting:
             return st.note
-        inside, before, _ = st.win_counts
-        return f"{st.note}: {inside} values in it so far, {before} earlier ones ignored"
+        c = st.win_counts
+        return f"{st.note}: {c.inside} values in it so far, {c.before} earlier ones ignored"
 
     def summary(self, streams: bool = True) -> dict[str, Any]:
         """The mergeable per-pod summary (contracts.md section 2), JSON-safe. ``streams=False``: without
@@ -504,13 +527,13 @@ class Engine:
                     "note": st.note,
                     "reasons": dict(st.reasons),
                     "waiting": st.waiting,
-                    "counts": list(st.win_counts),
+                    "counts": st.win_counts.to_list(),
                     "collected": [v for a in st.collected for v in a.tolist()],
                 },
             }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], spec: Any, name: str | None = None) -> Engine:
+    def from_dict(cls, d: dict[str, Any], spec: MonitorSpec, name: str | None = None) -> Engine:
         eng = cls(spec, name=d.get("name", "") if name is None else name)
         eng._keys = dict.fromkeys(d.get("keys", []))
         eng.overflowed = int(d.get("overflowed", 0))
@@ -530,7 +553,7 @@ class Engine:
             if b is not None:
                 st.source, st.note, st.waiting = b["source"], b["note"], bool(b["waiting"])
                 st.reasons = {str(k): int(v) for k, v in b["reasons"].items()}
-                st.win_counts = [int(v) for v in b["counts"]]
+                st.win_counts = WindowCounts(*(int(v) for v in b["counts"]))
                 if b["collected"]:
                     vals = b["collected"]
                     st.collected = [

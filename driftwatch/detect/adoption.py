@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import level_innovations
+from .calibration import level_errors, level_innovations
 from .detectors.cusum import lindley
 from .detectors.tail import TailMixture
 from .kernel import DETECTORS, Arrays, P, S, chi2_two_sample
@@ -167,7 +167,7 @@ def _innovation_scale(p: np.ndarray, z: np.ndarray, floor: float) -> tuple[float
     # unclipped, with a robust spread: the clip is set around the *baseline's* level, and a drifted
     # regime can sit wholly beyond it (every value clipped: no spread at all)
     warm = min(20, z.size // 5)
-    u, m_end, _ = level_innovations(z, float(p[P.LAM]), float(median(z[:warm])))
+    u, m_end = level_errors(z, float(p[P.LAM]), float(median(z[:warm])))
     u = u[warm:]
     spread = 1.4826 * float(median(np.abs(u - float(median(u)))))
     return 1.0 / max(spread, floor), float(m_end)

@@ -275,26 +275,42 @@ def level_gain(u: np.ndarray) -> float:
     best_v = float(np.mean(ar[warm - 1 :] ** 2))
     best = 0.0
     for g in LEVEL_GAINS[1:]:
-        e = level_innovations(u, g, float(median(u[:warm])))[0]
+        e = level_errors(u, g, float(median(u[:warm])))[0]
         v = float(np.mean(e[warm:] ** 2))
         if v * penalty < best_v:
             best_v, best = v, g
     return best
 
 
+def level_errors(u: np.ndarray, gain: float, m0: float) -> tuple[np.ndarray, float]:
+    """One-step-ahead errors of the local level over ``u`` (unclipped) and the level after the last
+    value: what ``level_gain`` compares across gains and adoption measures a regime's spread with."""
+    out = np.empty_like(u)
+    m = m0
+    for i, v in enumerate(u.tolist()):
+        d = v - m
+        out[i] = d
+        m += gain * d
+    return out, m
+
+
 def level_innovations(
-    u: np.ndarray, gain: float, m0: float, lo: float = -math.inf, hi: float = math.inf
+    u: np.ndarray, gain: float, m0: float, lo: float, hi: float
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """One-step-ahead errors of the local level over ``u``, each clipped to ``[lo, hi]`` before it moves
-    the level (the kernel's Huber clip around the level; unclipped by default); the level after the
-    last value; and the level before each value (a loop over a baseline or an adopted regime only: at
-    most a few thousand values, once per fit)."""
+    """``level_errors`` as the kernel computes them: each error clipped to ``[lo, hi]`` before it moves
+    the level (the Huber clip around the level); also the level before each value (the tail model's
+    input). A loop over a baseline or an adopted regime only: at most a few thousand values, once per
+    fit."""
     out = np.empty_like(u)
     before = np.empty_like(u)
     m = m0
     for i, v in enumerate(u.tolist()):
         before[i] = m
-        d = min(max(v - m, lo), hi)
+        d = v - m
+        if d < lo:
+            d = lo
+        elif d > hi:
+            d = hi
         out[i] = d
         m += gain * d
     return out, m, before

@@ -54,6 +54,13 @@ _EMPTY = np.zeros(0, np.float64)
 _NO_ONSET = NumericSummary()
 
 
+def _last(kept: np.ndarray, new: np.ndarray, cap: int) -> np.ndarray:
+    """The last ``cap`` of ``kept`` then ``new``, as an array of its own."""
+    if new.size >= cap:
+        return new[-cap:].copy() if new.base is not None or new.size > cap else new
+    return np.concatenate([kept, new])[-cap:]
+
+
 def _round6(v: float) -> float:
     """An event's score to six decimals as numpy rounds a float64 (``rint(v * 1e6) / 1e6``, half to even;
     not Python's correctly rounded ``round(v, 6)``), in Python floats: numpy's scalar ``round`` costs
@@ -802,23 +809,17 @@ class NumericMonitor(StateMachine):
         pending = self.pending + x.size
         cap = self._ring_cap()
         if pending < self.RING:
-            self.ring = np.concatenate([self.ring, self._to32(x)])[-cap:]
-            self.ring_ts = np.concatenate([self.ring_ts, t])[-cap:] if have_ts and t is not None else _EMPTY
+            self._push_ring(x, t if have_ts else None, cap)
             self.pending = pending
-            self._share_ring()
             return
         # only the values the summary reads and the ring keeps are converted (a 1M batch costs two
         # blocks, not a million float32 round trips): the last `need` of pending + batch
         need = min(pending, max(self.current.reads(pending), self.RING))
-        x32: np.ndarray | None = None  # the whole batch as float32, when it was converted here
         if need <= x.size:
-            part = self._to32(x[x.size - need :])
-            x32 = part if need == x.size else None
-            vals = self._to64(part)
+            vals = self._to64(self._to32(x[x.size - need :]))
         else:
             old = self.ring[self.ring.size - (need - x.size) :]
-            x32 = self._to32(x)
-            vals = self._to64(np.concatenate([old, x32]))
+            vals = self._to64(np.concatenate([old, self._to32(x)]))
         tss = None
         if have_ts and t is not None:
             if need <= t.size:
@@ -826,19 +827,15 @@ class NumericMonitor(StateMachine):
             else:
                 tss = np.concatenate([self.ring_ts[self.ring_ts.size - (need - t.size) :], t])
         self.current.update(self._adjusted(vals, tss), pending)
-        if vals.size >= cap:
-            self.ring = self._to32(vals[-cap:])
-        else:  # a Drifting stream's longer ring: older values of the ring stay (the batch converted once)
-            self.ring = np.concatenate([self.ring, self._to32(x) if x32 is None else x32])[-cap:]
-        # a copy, not a view: a view would keep the whole batch's timestamps alive with the stream
-        if tss is None:
-            self.ring_ts = _EMPTY
-        elif tss.size >= cap:
-            self.ring_ts = tss[-cap:].copy()
-        else:
-            assert t is not None
-            self.ring_ts = np.concatenate([self.ring_ts, t])[-cap:]
+        self._push_ring(x, t if have_ts else None, cap)
         self.pending = 0
+
+    def _push_ring(self, x: np.ndarray, t: np.ndarray | None, cap: int) -> None:
+        """The batch's last values (and their timestamps, or none) onto the ring, which keeps ``cap``.
+        Only the last ``cap`` of a batch are converted, into arrays of the ring's own (copies: the ring
+        never keeps a batch alive, nor more than a batch shorter than itself beyond its size)."""
+        self.ring = _last(self.ring, self._to32(x[-cap:]), cap)
+        self.ring_ts = _EMPTY if t is None else _last(self.ring_ts, t, cap)
         self._share_ring()
 
     def _share_ring(self) -> None:

@@ -65,16 +65,17 @@ NONFINITE_TS = "non-finite timestamp (baseline.mode fromWindow)"
 NONFINITE_VALUE = "NaN, inf or |x| > 1e150 in the baseline window"
 
 
-#: the fromWindow containers and rejection counts of every stream that has none of its own, shared
-#: (~200 bytes a stream): never written -- ``_Stream.reject`` and ``Engine._window`` give a stream its
-#: own before writing (``_Stream.own_window``)
+#: the fromWindow values and rejection counts of every stream that has none of its own, shared (~200
+#: bytes a stream): never written -- ``_Stream.reject`` and ``Engine._window`` give a stream its own
+#: before writing (``_Stream.own_window``); the window's counts are a frozen record (``WindowCounts``)
 _NO_VALUES: list[Any] = []
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class WindowCounts:
     """A ``fromWindow`` stream's values so far: kept in the window (at most ``baseline.window``),
-    before its start (ignored), in it beyond the cap (not used). Checkpointed as a list of the three."""
+    before its start (ignored), in it beyond the cap (not used). Checkpointed as a list of the three.
+    Frozen: a batch replaces the record, so every stream can start from one shared empty one."""
 
     inside: int = 0
     before: int = 0
@@ -121,16 +122,14 @@ class _Stream:
         self.note = ""
         self.reasons = _NO_REASONS  # shared until the first rejection (reject)
         self.waiting = False  # fromWindow: the window has not ended yet (nothing is scored)
-        # fromWindow: the values in [start, end) so far (<= window); in the window, before start, in it
-        # beyond the cap. Shared empty ones until the window is collected (own_window)
+        # fromWindow: the values in [start, end) so far (<= window), shared empty until the window is
+        # collected (own_window); their counts (WindowCounts), a shared empty record until then
         self.collected = _NO_VALUES
         self.win_counts = _NO_WIN_COUNTS
 
     def own_window(self) -> None:
         if self.collected is _NO_VALUES:
             self.collected = []
-        if self.win_counts is _NO_WIN_COUNTS:
-            self.win_counts = WindowCounts()
 
     def reject(self, reason: str, n: int) -> None:
         if n:
@@ -296,19 +295,19 @@ class Engine:
         t = tss[:j]
         st.reject(NONFINITE_TS, int(np.count_nonzero(~np.isfinite(t))))
         inside = (t >= start) & (t < end)
-        st.win_counts.before += int(np.count_nonzero(t < start))
+        before = int(np.count_nonzero(t < start))
         vals = arr[:j][inside]
         if st.kind == "numeric":  # kept out of the (JSON) checkpoint; the monitor would reject them too
             ok = np.isfinite(vals) & (np.abs(vals) <= 1e150)
             if not ok.all():
                 st.reject(NONFINITE_VALUE, int(vals.size - np.count_nonzero(ok)))
                 vals = vals[ok]
-        room = max(0, b.window - st.win_counts.inside)
-        keep = vals[:room]
+        c = st.win_counts
+        keep = vals[: max(0, b.window - c.inside)]
         if len(keep):
             st.collected.append(keep)
-        st.win_counts.inside += len(keep)
-        st.win_counts.beyond += len(vals) - len(keep)
+        used = len(keep)
+        st.win_counts = WindowCounts(c.inside + used, c.before + before, c.beyond + len(vals) - used)
         if j < n:
             st.waiting = False
             got = np.concatenate(st.collected) if st.collected else arr[:0]

@@ -36,8 +36,10 @@ WEEK = 7 * DAY
 BINS_PER_DAY = 48
 #: the profile is used when held-out residuals keep at most this share of the variance
 EXPLAINS = 0.8
-#: per-bin spread is shrunk towards the overall spread with this many pseudo-samples
-SHRINK = 10.0
+#: values beyond this many robust sd of their bin's mean are clipped before the profile is estimated
+SPIKE = 4.0
+#: ... unless more than this share of them would be: then they are the stream's shape, not spikes
+SPIKE_SHARE = 0.02
 #: cycles of data the profile needs before it can be judged (two: one to hold out, one to fit)
 CYCLES = 2
 
@@ -68,6 +70,8 @@ class SeasonalProfile:
     useful: bool = False
     #: samples behind each bin (the weights when profiles of several pods merge)
     counts: np.ndarray = field(default_factory=lambda: np.zeros(BINS_PER_DAY))
+    #: harmonics of the cycle the levels were smoothed to (0: free bins); what ``info`` reports
+    harmonics: int = 0
 
     def bin_of(self, ts: np.ndarray) -> np.ndarray:
         ph = np.mod(np.asarray(ts, np.float64), self.period)
@@ -77,37 +81,48 @@ class SeasonalProfile:
     def fit(cls, y: np.ndarray, ts: np.ndarray, period: float = DAY) -> tuple[SeasonalProfile, np.ndarray]:
         """Fit from samples spanning at least ``CYCLES`` cycles; returns the profile and the held-out
         (leave-one-cycle-out) standardised residuals of ``y``."""
-        y = np.asarray(y, np.float64)
+        y_in = np.asarray(y, np.float64)
         ts = np.asarray(ts, np.float64)
         bins = BINS_PER_DAY * round(period / DAY)
         prof = cls(period, bins, np.zeros(bins), np.ones(bins))
         b = prof.bin_of(ts)
         cycle = np.floor((ts - ts.min()) / period).astype(np.int64)
         n = np.bincount(b, minlength=bins).astype(np.float64)
+        y = _clip_spikes(y_in, b, n, bins)
         s = np.bincount(b, y, minlength=bins)
-        level = _fill(np.divide(s, n, out=np.full(bins, np.nan), where=n > 0))
-        # held out: each cycle against the others' bin means (a bin seen in one cycle only keeps the
-        # full mean: there is nothing to hold out, and such bins are rare after two cycles)
-        held = level[b].copy()
-        for c in np.unique(cycle):
-            sel = cycle == c
-            nc = np.bincount(b[sel], minlength=bins).astype(np.float64)
-            sc = np.bincount(b[sel], y[sel], minlength=bins)
-            rest_n = n - nc
-            other = np.divide(s - sc, rest_n, out=np.full(bins, np.nan), where=rest_n > 0)
-            ok = rest_n[b[sel]] > 0
-            idx = np.flatnonzero(sel)[ok]
-            held[idx] = other[b[idx]]
+        cycles = np.unique(cycle)
+        # held out: each cycle against the profile of the others, for every candidate shape; the one
+        # that predicts the cycles it did not see best is the profile (see ``_levels``)
+        best: tuple[float, int, np.ndarray] | None = None
+        for k in _candidates(bins, period):
+            held = np.empty_like(y)
+            for c in cycles:
+                sel = cycle == c
+                nc = np.bincount(b[sel], minlength=bins).astype(np.float64)
+                sc = np.bincount(b[sel], y[sel], minlength=bins)
+                other = _levels(s - sc, n - nc, k)
+                if other is None:
+                    break
+                # a bin no other cycle saw (free bins only) keeps the full mean: nothing to hold out
+                held[sel] = np.where(n[b[sel]] > nc[b[sel]], other[b[sel]], (s / np.maximum(n, 1))[b[sel]])
+            else:
+                sse = float(np.sum((y - held) ** 2))
+                if best is None or sse < best[0]:
+                    best = (sse, k, held)
+        assert best is not None  # free bins (k = 0) are always a candidate
+        _, k, held = best
+        level = _levels(s, n, k)
+        assert level is not None
+        prof.harmonics = k
         resid = y - held
         dev = np.abs(resid - median(resid))
-        overall = float(np.mean(dev)) or 1.0
-        sd = np.bincount(b, dev, minlength=bins)
-        spread = (sd + SHRINK * overall) / (n + SHRINK) / overall
+        spread = _spreads(dev, b, n, bins, cycle)
         prof.level, prof.spread, prof.counts = level, spread, n
         total = float(np.var(y))
         prof.ratio = float(np.var(resid)) / total if total > 0 else 1.0
         prof.useful = prof.ratio <= EXPLAINS and np.unique(cycle).size >= CYCLES
-        return prof, resid / spread[b]
+        # the residuals the detectors are fitted on keep the spikes (the tails must see them)
+        return prof, (y_in - held) / spread[b]
 
     def apply(self, y: np.ndarray, ts: np.ndarray) -> np.ndarray:
         b = self.bin_of(ts)
@@ -138,6 +153,7 @@ class SeasonalProfile:
             max(self.ratio, other.ratio),
             self.useful and other.useful,
             w,
+            self.harmonics if self.harmonics == other.harmonics else 0,
         )
 
     def as_kernel_array(self) -> np.ndarray:
@@ -152,6 +168,7 @@ class SeasonalProfile:
             "ratio": self.ratio,
             "useful": self.useful,
             "counts": [float(v) for v in self.counts],
+            "harmonics": self.harmonics,
         }
 
     @classmethod
@@ -164,7 +181,98 @@ class SeasonalProfile:
             float(d["ratio"]),
             bool(d["useful"]),
             np.asarray(d.get("counts", np.zeros(int(d["bins"]))), np.float64),
+            int(d.get("harmonics", 0)),
         )
+
+
+#: per-bin spread is shrunk towards the overall spread with this many pseudo-samples
+SHRINK = 10.0
+#: harmonics of the day a daily profile may be smoothed to (a weekly one: of the day too, so 7 x these
+#: harmonics of the week); 0 stands for free bins (each bin its own mean)
+HARMONICS = (1, 2, 3, 4, 6, 8, 12, 16)
+
+
+def _candidates(bins: int, period: float) -> list[int]:
+    per = round(period / DAY)
+    return [k * per for k in HARMONICS if 2 * k * per + 1 < bins] + [0]
+
+
+def _levels(sums: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray | None:
+    """Per-bin levels from per-bin sums and counts: free bins (``k`` 0: each bin's mean, empty bins
+    interpolated) or the least-squares fit of ``k`` harmonics to the bin means, weighted by counts.
+    None when too few bins have values for ``k`` harmonics.
+
+    Why smooth at all: a free bin's mean comes from a few dozen values, so its error (~1/sqrt(n) sd)
+    is a level offset held for the bin's whole length every cycle -- half an hour a day of a small
+    mean shift the mean CUSUMs add up, a false alarm at about twice the budget on a strong cycle. A
+    cycle that is smooth in time is described by a few harmonics fitted to all bins at once, with a
+    fraction of the error. Which one the stream gets is decided on held-out cycles, so a sharp
+    pattern (a nightly batch job, a square wave) keeps free bins."""
+    bins = sums.size
+    seen = counts > 0
+    if k == 0:
+        return _fill(np.divide(sums, counts, out=np.full(bins, np.nan), where=seen))
+    if int(np.count_nonzero(seen)) < 2 * k + 2:
+        return None
+    phase = 2 * np.pi * (np.arange(bins) + 0.5) / bins
+    h = np.arange(1, k + 1)
+    basis = np.column_stack([np.ones(bins), np.cos(np.outer(phase, h)), np.sin(np.outer(phase, h))])
+    w = np.sqrt(counts[seen])
+    means = sums[seen] / counts[seen]
+    coef = np.linalg.lstsq(basis[seen] * w[:, None], means * w, rcond=None)[0]
+    out: np.ndarray = basis @ coef
+    return out
+
+
+def _spreads(dev: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int, cycle: np.ndarray) -> np.ndarray:
+    """Per-bin spread relative to the overall one: per bin (mean absolute deviation, shrunk towards
+    the overall with ``SHRINK`` pseudo-samples) or one spread for every bin -- whichever predicts the
+    held-out cycles' deviations better (a Laplace log-likelihood, each cycle against the others).
+
+    A bin's spread comes from a few dozen values: on a stream whose spread never changes with the time
+    of day, two days of one-minute samples still give bins from 0.75 to 1.2 by chance, and a bin whose
+    spread came out low scales its residuals up every day (a strong daily cycle false-alarmed at about
+    twice the budget). A stream whose nights really are quieter than its days keeps per-bin spreads:
+    they predict the day they were not fitted on."""
+    overall = float(np.mean(dev)) or 1.0
+    per_bin = (np.bincount(b, dev, minlength=bins) + SHRINK * overall) / (n + SHRINK) / overall
+    score = 0.0  # held-out log-likelihood of per-bin over one spread (positive: per-bin predicts better)
+    for c in np.unique(cycle):
+        sel = cycle == c
+        rest = ~sel
+        o = float(np.mean(dev[rest])) if rest.any() else 0.0
+        if not o > 0:
+            continue
+        nr = np.bincount(b[rest], minlength=bins).astype(np.float64)
+        sp = (np.bincount(b[rest], dev[rest], minlength=bins) + SHRINK * o) / (nr + SHRINK) * 1.0
+        d, s_b = dev[sel], sp[b[sel]]
+        score += float(np.sum((np.log(o) + d / o) - (np.log(s_b) + d / s_b)))
+    return per_bin if score > 0 else np.ones(bins)
+
+
+def _clip_spikes(y: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int) -> np.ndarray:
+    """``y`` with values beyond ``SPIKE`` robust sd of their bin's mean pulled to that bound (one
+    Huber step), for the profile's estimates only.
+
+    A bin holds a dozen values after two days of 5-minute samples: one spike of 40 sd moves its mean
+    by over 3 sd (an alarm at that time of day until the next refit), inflates its spread, and lands
+    in the held-out residuals and the total variance alike, so a real cycle no longer "explains" the
+    stream and a short spell of spikes in the baseline switched seasonality off. Neither the profile
+    nor the spikes explain each other: the cycle is judged and estimated on the clipped values, and
+    the detectors still see every spike. A stream with no noise to speak of (robust sd 0), or whose
+    "spikes" are too many to be spikes (``SPIKE_SHARE``: a mostly-zero stream with regular bursts, a
+    heavy tail), is left as it is."""
+    means = np.bincount(b, y, minlength=bins) / np.maximum(n, 1.0)
+    around = means[b]
+    r = y - around
+    scale = 1.4826 * float(median(np.abs(r - median(r))))
+    if not scale > 0:
+        return y
+    lo, hi = around - SPIKE * scale, around + SPIKE * scale
+    if np.count_nonzero((y < lo) | (y > hi)) > SPIKE_SHARE * y.size:
+        return y  # not spikes: the stream's own shape (zero-inflated, heavy-tailed)
+    out: np.ndarray = np.clip(y, lo, hi)
+    return out
 
 
 def _fill(p: np.ndarray) -> np.ndarray:

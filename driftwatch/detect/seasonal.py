@@ -22,6 +22,7 @@ Mergeable. A profile keeps the samples behind each bin, so per-pod profiles merg
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,34 +90,38 @@ class SeasonalProfile:
         cycle = np.floor((ts - ts.min()) / period).astype(np.int64)
         n = np.bincount(b, minlength=bins).astype(np.float64)
         y = _clip_spikes(y_in, b, n, bins)
-        s = np.bincount(b, y, minlength=bins)
-        cycles = np.unique(cycle)
+        # per cycle and bin: count, sum, sum of squares -- everything below works on these, not on
+        # the samples (a candidate's held-out error is sum s2 - 2 pred s1 + n pred^2 per bin)
+        cyc = np.unique(cycle, return_inverse=True)[1]
+        ncyc = int(cyc.max()) + 1
+        cell = cyc * bins + b
+        cn = np.bincount(cell, minlength=ncyc * bins).reshape(ncyc, bins).astype(np.float64)
+        c1 = np.bincount(cell, y, minlength=ncyc * bins).reshape(ncyc, bins)
+        c2 = np.bincount(cell, y * y, minlength=ncyc * bins).reshape(ncyc, bins)
+        s = c1.sum(axis=0)
+        full = s / np.maximum(n, 1.0)
         # held out: each cycle against the profile of the others, for every candidate shape; the one
         # that predicts the cycles it did not see best is the profile (see ``_levels``)
-        best: tuple[float, int, np.ndarray] | None = None
-        for k in _candidates(bins, period):
-            held = np.empty_like(y)
-            for c in cycles:
-                sel = cycle == c
-                nc = np.bincount(b[sel], minlength=bins).astype(np.float64)
-                sc = np.bincount(b[sel], y[sel], minlength=bins)
-                other = _levels(s - sc, n - nc, k)
+        ks = _candidates(bins, period)
+        sse = dict.fromkeys(ks, 0.0)
+        preds = {k: np.empty((ncyc, bins)) for k in ks}
+        for c in range(ncyc):
+            for k, other in _levels(s - c1[c], n - cn[c], ks).items():
                 if other is None:
-                    break
-                # a bin no other cycle saw (free bins only) keeps the full mean: nothing to hold out
-                held[sel] = np.where(n[b[sel]] > nc[b[sel]], other[b[sel]], (s / np.maximum(n, 1))[b[sel]])
-            else:
-                sse = float(np.sum((y - held) ** 2))
-                if best is None or sse < best[0]:
-                    best = (sse, k, held)
-        assert best is not None  # free bins (k = 0) are always a candidate
-        _, k, held = best
-        level = _levels(s, n, k)
+                    sse.pop(k, None)
+                elif k in sse:
+                    # a bin no other cycle saw (free bins only) keeps the full mean: nothing to hold out
+                    pred = preds[k][c] = np.where(n > cn[c], other, full)
+                    sse[k] += float(np.sum(c2[c] - 2.0 * pred * c1[c] + cn[c] * pred * pred))
+        k = min(sse, key=lambda j: (sse[j], j))  # free bins (k = 0) are always a candidate
+        pred = preds[k]
+        level = _levels(s, n, [k])[k]
         assert level is not None
         prof.harmonics = k
+        held = pred[cyc, b]
         resid = y - held
         dev = np.abs(resid - median(resid))
-        spread = _spreads(dev, b, n, bins, cycle)
+        spread = _spreads(dev, b, n, bins, cyc, ncyc)
         prof.level, prof.spread, prof.counts = level, spread, n
         total = float(np.var(y))
         prof.ratio = float(np.var(resid)) / total if total > 0 else 1.0
@@ -197,10 +202,24 @@ def _candidates(bins: int, period: float) -> list[int]:
     return [k * per for k in HARMONICS if 2 * k * per + 1 < bins] + [0]
 
 
-def _levels(sums: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray | None:
-    """Per-bin levels from per-bin sums and counts: free bins (``k`` 0: each bin's mean, empty bins
-    interpolated) or the least-squares fit of ``k`` harmonics to the bin means, weighted by counts.
-    None when too few bins have values for ``k`` harmonics.
+@functools.lru_cache(maxsize=4)
+def _basis(bins: int, k: int) -> np.ndarray:
+    """Columns 1, cos(x), sin(x), cos(2x), sin(2x), ... up to ``k`` harmonics at the bins' centres: the
+    first 2j + 1 columns are the basis of j harmonics."""
+    phase = 2 * np.pi * (np.arange(bins) + 0.5) / bins
+    cols = [np.ones(bins)]
+    for h in range(1, k + 1):
+        cols += [np.cos(h * phase), np.sin(h * phase)]
+    out = np.column_stack(cols)
+    out.setflags(write=False)
+    return out
+
+
+def _levels(sums: np.ndarray, counts: np.ndarray, ks: list[int]) -> dict[int, np.ndarray | None]:
+    """Per-bin levels from per-bin sums and counts, for each of ``ks``: free bins (0: each bin's mean,
+    empty bins interpolated) or the least-squares fit of ``k`` harmonics to the bin means, weighted by
+    counts (None when too few bins have values for ``k`` harmonics). One weighted Gram matrix serves
+    every ``k``: the basis of j harmonics is the first 2j + 1 columns of the largest.
 
     Why smooth at all: a free bin's mean comes from a few dozen values, so its error (~1/sqrt(n) sd)
     is a level offset held for the bin's whole length every cycle -- half an hour a day of a small
@@ -210,21 +229,32 @@ def _levels(sums: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray | None:
     pattern (a nightly batch job, a square wave) keeps free bins."""
     bins = sums.size
     seen = counts > 0
-    if k == 0:
-        return _fill(np.divide(sums, counts, out=np.full(bins, np.nan), where=seen))
-    if int(np.count_nonzero(seen)) < 2 * k + 2:
-        return None
-    phase = 2 * np.pi * (np.arange(bins) + 0.5) / bins
-    h = np.arange(1, k + 1)
-    basis = np.column_stack([np.ones(bins), np.cos(np.outer(phase, h)), np.sin(np.outer(phase, h))])
-    w = np.sqrt(counts[seen])
-    means = sums[seen] / counts[seen]
-    coef = np.linalg.lstsq(basis[seen] * w[:, None], means * w, rcond=None)[0]
-    out: np.ndarray = basis @ coef
+    out: dict[int, np.ndarray | None] = {}
+    top = max(ks)
+    if top:
+        basis = _basis(bins, top)
+        gram = (basis.T * counts) @ basis  # weighted normal equations: W m = the sums themselves
+        rhs = basis.T @ sums
+    for k in ks:
+        if k == 0:
+            out[k] = _fill(np.divide(sums, counts, out=np.full(bins, np.nan), where=seen))
+            continue
+        p = 2 * k + 1
+        if int(np.count_nonzero(seen)) <= p:
+            out[k] = None
+            continue
+        try:
+            coef = np.linalg.solve(gram[:p, :p], rhs[:p])
+        except np.linalg.LinAlgError:
+            out[k] = None
+            continue
+        out[k] = basis[:, :p] @ coef
     return out
 
 
-def _spreads(dev: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int, cycle: np.ndarray) -> np.ndarray:
+def _spreads(
+    dev: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int, cyc: np.ndarray, ncyc: int
+) -> np.ndarray:
     """Per-bin spread relative to the overall one: per bin (mean absolute deviation, shrunk towards
     the overall with ``SHRINK`` pseudo-samples) or one spread for every bin -- whichever predicts the
     held-out cycles' deviations better (a Laplace log-likelihood, each cycle against the others).
@@ -236,17 +266,19 @@ def _spreads(dev: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int, cycle: np
     they predict the day they were not fitted on."""
     overall = float(np.mean(dev)) or 1.0
     per_bin = (np.bincount(b, dev, minlength=bins) + SHRINK * overall) / (n + SHRINK) / overall
+    cell = cyc * bins + b
+    cn = np.bincount(cell, minlength=ncyc * bins).reshape(ncyc, bins).astype(np.float64)
+    cd = np.bincount(cell, dev, minlength=ncyc * bins).reshape(ncyc, bins)
+    dn, dsum = cn.sum(axis=0), cd.sum(axis=0)
     score = 0.0  # held-out log-likelihood of per-bin over one spread (positive: per-bin predicts better)
-    for c in np.unique(cycle):
-        sel = cycle == c
-        rest = ~sel
-        o = float(np.mean(dev[rest])) if rest.any() else 0.0
+    for c in range(ncyc):
+        rest_n, rest_d = dn - cn[c], dsum - cd[c]
+        o = float(rest_d.sum() / rest_n.sum()) if rest_n.sum() > 0 else 0.0
         if not o > 0:
             continue
-        nr = np.bincount(b[rest], minlength=bins).astype(np.float64)
-        sp = (np.bincount(b[rest], dev[rest], minlength=bins) + SHRINK * o) / (nr + SHRINK) * 1.0
-        d, s_b = dev[sel], sp[b[sel]]
-        score += float(np.sum((np.log(o) + d / o) - (np.log(s_b) + d / s_b)))
+        sp = (rest_d + SHRINK * o) / (rest_n + SHRINK)
+        one = float(cn[c].sum()) * math.log(o) + float(cd[c].sum()) / o
+        score += one - float(np.sum(cn[c] * np.log(sp) + cd[c] / sp))
     return per_bin if score > 0 else np.ones(bins)
 
 

@@ -147,12 +147,20 @@ def test_pods_pool_in_proportion_and_drift_is_flagged_against_last_week(
 def test_a_stable_window_is_not_flagged_and_an_empty_one_has_not_enough_data(
     sidecars: Any, redis_server: Any
 ) -> None:
-    now = time.time()
+    now = aligned_now()
     spec = scan_spec()
     a = sidecars("web-a", spec)
-    feed(a, now - 7 * DAY - 3600, now - 7 * DAY, 4000, 100.0, ("free", "pro"), 5)
+    ref0, cur0 = now - 150 - 7 * DAY - 3600, now - 150 - 3600
+    # 700 values an hour: 58-59 a 5-minute bucket, fewer than a reservoir holds, so the scan compares
+    # exactly these two seeded samples -- with more, the reservoirs' random subsets made the outcome a
+    # draw (the scan's test at 5 % called a stable window a drift ~1 run in 20)
+    feed(a, ref0, ref0 + 3600, 700, 100.0, ("free", "pro"), 5)
+    # as in the test above: last week's buckets in Redis before this week's follow (a pod holds at most
+    # MAX_BUCKETS unwritten; without the wait the reference could keep 2 of its 12 buckets)
+    r = redis_server.client()
+    a.wait_for(lambda: stored_seen(r, ref0, ref0 + 3600) == 700 * 2, 30, "last week's reservoirs written")
     assert run(redis_server.url, spec, now).result == NOT_ENOUGH_DATA  # nothing this week yet
-    feed(a, now - 3600, now, 4000, 100.0, ("free", "pro"), 6)
+    feed(a, cur0, cur0 + 3600, 700, 100.0, ("free", "pro"), 6)
     a.stop()
     result = run(redis_server.url, spec, now)
     assert result.result == NO_DRIFT, result.last_scan()

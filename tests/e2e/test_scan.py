@@ -8,6 +8,7 @@ posts the Events and counts the scans; the history endpoint returns both scans.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -33,7 +34,10 @@ from driftwatch.devcluster.stack import (
     service_account_kubeconfig,
     wait_for,
 )
+from driftwatch.scans.reservoir_read import read_window
+from driftwatch.scans.windows import Window
 from driftwatch.vocab import reservoir_format as fmt
+from driftwatch.vocab.rediskeys import MonitorKeys
 
 DAY = 86400.0
 
@@ -140,7 +144,7 @@ def history(op: OperatorProcess, ns: str, name: str, query: str = "") -> dict[st
 def test_cronjob_job_scan_status_history(
     cluster: Cluster, stack: tuple[OperatorProcess, RedisServer], namespace: str, tmp_path: Path
 ) -> None:
-    op, _ = stack
+    op, redis_server = stack
     ns, name = namespace, "checkout"
     cluster.apply(monitor(name), namespace=ns)
     scan_name = f"driftwatch-{name}-scan"
@@ -172,16 +176,32 @@ def test_cronjob_job_scan_status_history(
     now = fmt.bucket_start(time.time(), 300) + 150.0  # windows of whole buckets: [B - 1h, B)
     pods = [Sidecar(cluster, ns, name, f"{name}-{i}", tmp_path) for i in range(2)]
     try:
-        _scan_twice(cluster, op, ns, name, scan_name, pods, now, tmp_path)
+        _scan_twice(cluster, op, redis_server.url, ns, name, scan_name, pods, now, tmp_path)
     finally:
         for sc in pods:
             if sc.proc.poll() is None:
                 sc.proc.kill()
 
 
+def _stored_seen(url: str, ns: str, name: str, t0: float, t1: float) -> int:
+    """Values seen by the reservoirs Redis holds for [t0, t1), every pod and stream: what a scan reads."""
+    import redis.asyncio as aioredis
+
+    async def go() -> int:
+        client = aioredis.Redis.from_url(url)
+        try:
+            read = await read_window(client, MonitorKeys.of("driftwatch", ns, name), Window(t0, t1), 300)
+            return sum(part.seen for part in read.parts)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
 def _scan_twice(
     cluster: Cluster,
     op: OperatorProcess,
+    redis_url: str,
     ns: str,
     name: str,
     scan_name: str,
@@ -192,6 +212,15 @@ def _scan_twice(
     cur0, ref0 = now - 150 - 3600, now - 150 - 3600 - 7 * DAY
     for i, sc in enumerate(pods):
         sc.feed(ref0, ref0 + 3600, 2000, 100.0, ("free", "pro"), i)
+    # last week's buckets in Redis before this week's follow: a pod holds at most MAX_BUCKETS unwritten
+    # (the oldest go), so fed back to back the reference could lose buckets to a slow flush, and the
+    # comparison -- of every value: 167 a bucket, fewer than a reservoir holds -- would be a draw
+    wait_for(
+        lambda: _stored_seen(redis_url, ns, name, ref0, ref0 + 3600) == 2 * 2000 * 2,
+        30,
+        "last week's reservoirs written",
+    )
+    for i, sc in enumerate(pods):
         sc.feed(cur0, cur0 + 3000, 1600, 100.0, ("free", "pro"), 10 + i)
 
     # the controller-manager's CronJob controller creates a Job on schedule

@@ -20,7 +20,9 @@ import redis.asyncio as aioredis
 from sidecar_helpers import SidecarProc, make_config
 
 from driftwatch.scans import scan_job
+from driftwatch.scans.reservoir_read import read_window
 from driftwatch.scans.scan_status import DRIFT, NO_DRIFT, NOT_ENOUGH_DATA
+from driftwatch.scans.windows import Window
 from driftwatch.vocab import reservoir_format as fmt
 from driftwatch.vocab.rediskeys import MonitorKeys
 from driftwatch.vocab.spec import MonitorSpec
@@ -74,15 +76,19 @@ def sidecars(sidecar_factory: Callable[..., SidecarProc], free_port: Callable[[]
     return make
 
 
-def stored_seen(r: Any, t0: float, t1: float) -> int:
-    """Values seen by the reservoirs Redis holds for buckets starting in [t0, t1), every pod and stream."""
-    keys = MonitorKeys.of("driftwatch", "shop", "payments")
-    total = 0
-    for member in r.zrangebyscore(keys.reservoirs, t0, t1 - 1):
-        start, pod = member.decode().split(":", 1)
-        for blob in r.hgetall(keys.reservoir(int(start), pod)).values():
-            total += fmt.parse_header(blob)[1]  # type: ignore[index]
-    return total
+def stored_seen(url: str, t0: float, t1: float) -> int:
+    """Values seen by the reservoirs Redis holds for [t0, t1), every pod and stream: what a scan reads."""
+
+    async def go() -> int:
+        client = aioredis.Redis.from_url(url)
+        try:
+            keys = MonitorKeys.of("driftwatch", "shop", "payments")
+            read = await read_window(client, keys, Window(t0, t1), 300)
+            return sum(part.seen for part in read.parts)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
 
 
 def run(url: str, spec: dict[str, Any], now: float) -> Any:
@@ -113,8 +119,11 @@ def test_pods_pool_in_proportion_and_drift_is_flagged_against_last_week(
     feed(b, ref0, ref0 + 3600, 6000, 100.0, ("free", "pro"), 2)
     # a pod holds at most MAX_BUCKETS unwritten buckets (the oldest go while Redis lags): last week's
     # must be in Redis before this week's 12 buckets follow, as they would be a week apart
-    r = redis_server.client()
-    a.wait_for(lambda: stored_seen(r, ref0, ref0 + 3600) == 9000 * 2, 30, "last week's reservoirs written")
+    a.wait_for(
+        lambda: stored_seen(redis_server.url, ref0, ref0 + 3600) == 9000 * 2,
+        30,
+        "last week's reservoirs written",
+    )
     feed(a, cur0, cur0 + 3600, 3000, 100.0, ("free", "pro"), 3)
     feed(b, cur0, cur0 + 3600, 6000, 100.0, ("free", "pro", "enterprise"), 4)
     for sc in (a, b):
@@ -131,6 +140,7 @@ def test_pods_pool_in_proportion_and_drift_is_flagged_against_last_week(
     assert 12 * 64 <= by_name["latency_ms"]["nCurrent"] <= 13 * 64 * 2
 
     # every key expires; every reservoir is bounded by its size
+    r = redis_server.client()
     keys = MonitorKeys.of("driftwatch", "shop", "payments")
     retention = MonitorSpec.parse(spec).scan.retention  # type: ignore[union-attr]
     bucket_keys = [k for k in r.scan_iter(match=f"{keys.prefix}:reservoir:*")]
@@ -157,8 +167,11 @@ def test_a_stable_window_is_not_flagged_and_an_empty_one_has_not_enough_data(
     feed(a, ref0, ref0 + 3600, 700, 100.0, ("free", "pro"), 5)
     # as in the test above: last week's buckets in Redis before this week's follow (a pod holds at most
     # MAX_BUCKETS unwritten; without the wait the reference could keep 2 of its 12 buckets)
-    r = redis_server.client()
-    a.wait_for(lambda: stored_seen(r, ref0, ref0 + 3600) == 700 * 2, 30, "last week's reservoirs written")
+    a.wait_for(
+        lambda: stored_seen(redis_server.url, ref0, ref0 + 3600) == 700 * 2,
+        30,
+        "last week's reservoirs written",
+    )
     assert run(redis_server.url, spec, now).result == NOT_ENOUGH_DATA  # nothing this week yet
     feed(a, cur0, cur0 + 3600, 700, 100.0, ("free", "pro"), 6)
     a.stop()

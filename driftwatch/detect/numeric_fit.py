@@ -394,5 +394,5 @@ def baseline_info(bl: Baseline) -> dict[str, Any]:
     if bl.profile is not None:
         info["seasonality"] = "weekly" if bl.profile.period > 86_400 * 1.5 else "daily"
         info["seasonal_variance_kept"] = round(bl.profile.ratio, 3)
-        info["seasonal_harmonics"] = bl.profile.harmonics  # 0: free bins
+        info["seasonal_harmonics"] = bl.profile.harmonics  # 0: free bins; -1: day shape + weekday levels
     return info

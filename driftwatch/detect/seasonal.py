@@ -43,6 +43,13 @@ SPIKE = 4.0
 SPIKE_SHARE = 0.02
 #: cycles of data the profile needs before it can be judged (two: one to hold out, one to fit)
 CYCLES = 2
+#: per-bin spread is shrunk towards the overall spread with this many pseudo-samples
+SHRINK = 10.0
+#: harmonics of the day a daily profile may be smoothed to (a weekly one: of the day too, so 7 x these
+#: harmonics of the week); 0 stands for free bins (each bin its own mean)
+HARMONICS = (1, 2, 3, 4, 6, 8, 12, 16)
+#: the weekly shape "one day's shape plus a level per weekday" (``SeasonalProfile.harmonics``)
+DAY_AND_WEEKDAY = -1
 
 
 def period_of(mode: str) -> float:
@@ -71,7 +78,8 @@ class SeasonalProfile:
     useful: bool = False
     #: samples behind each bin (the weights when profiles of several pods merge)
     counts: np.ndarray = field(default_factory=lambda: np.zeros(BINS_PER_DAY))
-    #: harmonics of the cycle the levels were smoothed to (0: free bins); what ``info`` reports
+    #: the levels' shape, what ``info`` reports: harmonics of the cycle they were smoothed to, 0 for free
+    #: bins, ``DAY_AND_WEEKDAY`` for one day's shape plus a level per weekday
     harmonics: int = 0
 
     def bin_of(self, ts: np.ndarray) -> np.ndarray:
@@ -121,11 +129,11 @@ class SeasonalProfile:
         held = pred[cyc, b]
         resid = y - held
         dev = np.abs(resid - median(resid))
-        spread = _spreads(dev, b, n, bins, cyc, ncyc)
+        spread = _spreads(dev, cell, cn, n)
         prof.level, prof.spread, prof.counts = level, spread, n
         total = float(np.var(y))
         prof.ratio = float(np.var(resid)) / total if total > 0 else 1.0
-        prof.useful = prof.ratio <= EXPLAINS and np.unique(cycle).size >= CYCLES
+        prof.useful = prof.ratio <= EXPLAINS and ncyc >= CYCLES
         # the residuals the detectors are fitted on keep the spikes (the tails must see them)
         return prof, (y_in - held) / spread[b]
 
@@ -188,17 +196,6 @@ class SeasonalProfile:
             np.asarray(d.get("counts", np.zeros(int(d["bins"]))), np.float64),
             int(d.get("harmonics", 0)),
         )
-
-
-#: per-bin spread is shrunk towards the overall spread with this many pseudo-samples
-SHRINK = 10.0
-#: harmonics of the day a daily profile may be smoothed to (a weekly one: of the day too, so 7 x these
-#: harmonics of the week); 0 stands for free bins (each bin its own mean)
-HARMONICS = (1, 2, 3, 4, 6, 8, 12, 16)
-
-
-#: the weekly shape "one day's shape plus a level per weekday" (``SeasonalProfile.harmonics``)
-DAY_AND_WEEKDAY = -1
 
 
 def _candidates(bins: int, period: float) -> list[int]:
@@ -291,20 +288,14 @@ def _levels(sums: np.ndarray, counts: np.ndarray, ks: list[int]) -> dict[int, np
 
 def _longest_gap(seen: np.ndarray) -> int:
     """The longest run of unseen bins, around the cycle (the last bin is next to the first)."""
-    if seen.all():
-        return 0
-    if not seen.any():
+    idx = np.flatnonzero(seen)
+    if idx.size == 0:
         return int(seen.size)
-    run = best = 0
-    for v in np.concatenate([seen, seen]).tolist():
-        run = 0 if v else run + 1
-        best = max(best, run)
-    return min(best, int(seen.size))
+    # unseen between consecutive seen bins, the last one's successor being the first's next turn
+    return int(np.max(np.diff(idx, append=idx[0] + seen.size)) - 1)
 
 
-def _spreads(
-    dev: np.ndarray, b: np.ndarray, n: np.ndarray, bins: int, cyc: np.ndarray, ncyc: int
-) -> np.ndarray:
+def _spreads(dev: np.ndarray, cell: np.ndarray, cn: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Per-bin spread relative to the overall one: per bin (mean absolute deviation, shrunk towards
     the overall with ``SHRINK`` pseudo-samples) or one spread for every bin -- whichever predicts the
     held-out cycles' deviations better (a Laplace log-likelihood, each cycle against the others).
@@ -313,16 +304,16 @@ def _spreads(
     of day, two days of one-minute samples still give bins from 0.75 to 1.2 by chance, and a bin whose
     spread came out low scales its residuals up every day (a strong daily cycle false-alarmed at about
     twice the budget). A stream whose nights really are quieter than its days keeps per-bin spreads:
-    they predict the day they were not fitted on."""
+    they predict the day they were not fitted on. ``cell`` / ``cn``: each value's (cycle, bin) cell and
+    the cells' counts, as ``SeasonalProfile.fit`` has them; ``n``: the bins' counts."""
+    ncyc, bins = cn.shape
     overall = float(np.mean(dev)) or 1.0
-    per_bin = (np.bincount(b, dev, minlength=bins) + SHRINK * overall) / (n + SHRINK) / overall
-    cell = cyc * bins + b
-    cn = np.bincount(cell, minlength=ncyc * bins).reshape(ncyc, bins).astype(np.float64)
     cd = np.bincount(cell, dev, minlength=ncyc * bins).reshape(ncyc, bins)
-    dn, dsum = cn.sum(axis=0), cd.sum(axis=0)
+    dsum = cd.sum(axis=0)
+    per_bin = (dsum + SHRINK * overall) / (n + SHRINK) / overall
     score = 0.0  # held-out log-likelihood of per-bin over one spread (positive: per-bin predicts better)
     for c in range(ncyc):
-        rest_n, rest_d = dn - cn[c], dsum - cd[c]
+        rest_n, rest_d = n - cn[c], dsum - cd[c]
         o = float(rest_d.sum() / rest_n.sum()) if rest_n.sum() > 0 else 0.0
         if not o > 0:
             continue
